@@ -1,0 +1,69 @@
+# The one command surface: the README, .ci/run and the Jenkinsfile call these targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+
+export EMULATOR_PORT ?= 4590
+TF_CLI_CONFIG := $(CURDIR)/.tf/terraformrc
+export TF_CLI_CONFIG_FILE := $(TF_CLI_CONFIG)
+export TF_PLUGIN_CACHE_DIR := $(CURDIR)/.tf/plugin-cache
+export TF_IN_AUTOMATION := 1
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# --- setup -------------------------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 2; }
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(TF_CLI_CONFIG): scripts/terraform-cli-config.sh
+	@mkdir -p $(TF_PLUGIN_CACHE_DIR)
+	@scripts/terraform-cli-config.sh $@
+
+.PHONY: setup
+setup: $(STAMP) $(TF_CLI_CONFIG) ## Create .venv, install the project, configure Terraform's provider source
+	@scripts/check-prerequisites.sh
+
+# --- quality -----------------------------------------------------------------------------------
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint + format check) and terraform fmt -check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@if [ -d infra ]; then terraform fmt -check -recursive infra; fi
+
+.PHONY: format
+format: $(STAMP) ## Format Python and Terraform in place
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	terraform fmt -recursive infra
+
+.PHONY: test
+test: setup lint ## Everything CI runs: lint, unit, component and end-to-end tests
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# --- the emulator ------------------------------------------------------------------------------
+.PHONY: up
+up: setup ## Start the emulator in the background (reuses a running one)
+	$(PY) -m emulator up
+
+.PHONY: down
+down: $(STAMP) ## Stop the background emulator
+	$(PY) -m emulator down
+
+.PHONY: status
+status: $(STAMP) ## Show the emulator's endpoint, pid and email outbox
+	$(PY) -m emulator status
+
+.PHONY: clean
+clean: ## Remove build outputs and emulator state (keeps .venv)
+	rm -rf build .emulator .pytest_cache

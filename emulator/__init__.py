@@ -1,0 +1,1 @@
+"""The embedded AWS: moto's server plus the runtimes and knobs moto lacks (see ARCHITECTURE.md)."""

@@ -1,0 +1,3 @@
+from emulator.cli import app
+
+app(prog_name="emulator")

@@ -1,0 +1,55 @@
+"""A client for the emulator's control API (``/_emulator/...``), for the CLI, the tests and `etl`."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class EmulatorUnavailable(Exception):
+    pass
+
+
+class EmulatorClient:
+    def __init__(self, endpoint: str, timeout: float = 30.0):
+        self.endpoint = endpoint.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, payload: Any = None, timeout: float | None = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            f"{self.endpoint}/_emulator/{path.strip('/')}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace")
+            try:
+                message = json.loads(body).get("error", body)
+            except ValueError:
+                message = body
+            raise RuntimeError(f"emulator {method} {path}: {message}") from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            raise EmulatorUnavailable(f"no emulator answers at {self.endpoint} ({exc})") from None
+
+    def get(self, path: str, timeout: float | None = None) -> Any:
+        return self._call("GET", path, timeout=timeout)
+
+    def post(self, path: str, payload: Any = None, timeout: float | None = None) -> Any:
+        return self._call("POST", path, payload if payload is not None else {}, timeout=timeout)
+
+    def status(self, timeout: float | None = None) -> dict[str, Any]:
+        return self.get("status", timeout=timeout)
+
+    def is_up(self) -> bool:
+        try:
+            self.status(timeout=1.0)
+        except (EmulatorUnavailable, RuntimeError):
+            return False
+        return True

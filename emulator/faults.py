@@ -1,0 +1,82 @@
+"""Fault knobs for tests: make the emulator misbehave the way AWS sometimes does.
+
+Set over the control API (``POST /_emulator/faults``) or the CLI (``emulator fault``):
+- ``dynamodb_unprocessed``: share (0..1) of BatchWriteItem items returned as UnprocessedItems;
+- ``fail_lambda``: function name → error message, the function raises ``EmulatedFault`` instead of running;
+- ``fail_glue``: job name → error message, the job run FAILS with it instead of running its script.
+Extensions read the current knobs from ``FaultRegistry.current()``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from emulator.app import ControlError, EmulatorApp, control_json
+
+
+@dataclass(frozen=True)
+class Faults:
+    dynamodb_unprocessed: float = 0.0
+    fail_lambda: dict[str, str] = field(default_factory=dict)
+    fail_glue: dict[str, str] = field(default_factory=dict)
+    seed: int | None = None
+
+    def validate(self) -> None:
+        if not 0.0 <= self.dynamodb_unprocessed <= 1.0:
+            raise ControlError(f"dynamodb_unprocessed must be within 0..1, got {self.dynamodb_unprocessed}")
+
+
+class FaultRegistry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults = Faults()
+        self.random = random.Random()
+
+    def current(self) -> Faults:
+        with self._lock:
+            return self._faults
+
+    def update(self, changes: dict[str, Any]) -> Faults:
+        unknown = set(changes) - set(Faults.__dataclass_fields__)
+        if unknown:
+            raise ControlError(f"unknown fault knob(s): {', '.join(sorted(unknown))}")
+        with self._lock:
+            faults = replace(self._faults, **changes)
+            faults.validate()
+            self._faults = faults
+            if "seed" in changes:
+                self.random.seed(faults.seed)
+            return faults
+
+    def clear(self) -> Faults:
+        with self._lock:
+            self._faults = Faults()
+            return self._faults
+
+
+class FaultsExtension:
+    name = "faults"
+
+    def __init__(self, registry: FaultRegistry):
+        self.registry = registry
+
+    def install(self, app: EmulatorApp) -> None:
+        app.route("GET", "faults", lambda _r: control_json(asdict(self.registry.current())))
+        app.route("POST", "faults", self._set)
+        app.route("DELETE", "faults", lambda _r: control_json(asdict(self.registry.clear())))
+        app.status_providers.append(lambda: {"faults": asdict(self.registry.current())})
+
+    def _set(self, request: Request) -> Response:
+        try:
+            changes = json.loads(request.get_data() or b"{}")
+        except ValueError as exc:
+            raise ControlError(f"faults must be a JSON object: {exc}") from None
+        if not isinstance(changes, dict):
+            raise ControlError("faults must be a JSON object")
+        return control_json(asdict(self.registry.update(changes)))

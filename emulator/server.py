@@ -1,0 +1,145 @@
+"""Start and stop the emulator: moto's server with our extensions, on one local port."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from emulator.app import EmulatorApp, control_json
+from emulator.settings import ACCOUNT_ID, EmulatorSettings
+
+log = logging.getLogger("emulator")
+
+
+class EmulatorError(Exception):
+    """Bad use of the emulator, with a message that says what to do."""
+
+
+def _configure_moto(settings: EmulatorSettings) -> None:
+    # The ASL interpreter calls Lambda and Glue back over HTTP on localhost:$MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(settings.port)
+    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    default_user_config["lambda"]["use_docker"] = False
+    default_user_config["batch"]["use_docker"] = False
+
+
+def _extensions(app: EmulatorApp) -> list[Any]:
+    """Every extension, hooked in this one place."""
+    from emulator import faults, stepfunctions_ext
+
+    return [
+        faults.FaultsExtension(app.faults),
+        stepfunctions_ext.StepFunctionsExtension(),
+    ]
+
+
+def build_app(settings: EmulatorSettings) -> EmulatorApp:
+    _configure_moto(settings)
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app = EmulatorApp(settings, DomainDispatcherApplication(create_backend_app))
+    for extension in _extensions(app):
+        app.install(extension)
+    started = time.time()
+
+    def status(_request: Any) -> Any:
+        info: dict[str, Any] = {
+            "endpoint": settings.endpoint,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - started, 1),
+            "account_id": ACCOUNT_ID,
+            "region": settings.region,
+            "state_dir": str(settings.state_dir),
+            "extensions": [e.name for e in app.extensions],
+        }
+        for provider in app.status_providers:
+            info.update(provider())
+        return control_json(info)
+
+    app.route("GET", "status", status)
+    return app
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise EmulatorError(
+                    f"port {port} on {host} is already in use. If it is a running emulator, "
+                    "`make down` stops it; otherwise set EMULATOR_PORT to a free port."
+                ) from None
+            raise
+
+
+class EmulatorServer:
+    """The emulator in this process: ``start()`` serves in a thread, ``serve_forever()`` in the foreground."""
+
+    def __init__(self, settings: EmulatorSettings | None = None):
+        self.settings = settings or EmulatorSettings.from_env()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.app: EmulatorApp | None = None
+
+    def _bind(self) -> BaseWSGIServer:
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+        check_port_free(self.settings.host, self.settings.port)
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.app = build_app(self.settings)
+        server = make_server(
+            self.settings.host,
+            self.settings.port,
+            self.app,
+            threaded=True,
+            request_handler=MotoRequestHandler,
+        )
+        self._server = server
+        return server
+
+    def start(self) -> EmulatorServer:
+        server = self._bind()
+        self._thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        server = self._bind()
+        try:
+            server.serve_forever()
+        finally:
+            self._shutdown_extensions()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._shutdown_extensions()
+
+    def _shutdown_extensions(self) -> None:
+        for extension in self.app.extensions if self.app else []:
+            shutdown = getattr(extension, "shutdown", None)
+            if shutdown:
+                try:
+                    shutdown()
+                except Exception:
+                    log.exception("shutting down %s", extension.name)
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
