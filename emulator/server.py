@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -51,11 +52,15 @@ def build_app(settings: EmulatorSettings) -> EmulatorApp:
     for extension in _extensions(app):
         app.install(extension)
     started = time.time()
+    instance_id = uuid.uuid4().hex
 
     def status(_request: Any) -> Any:
         info: dict[str, Any] = {
             "endpoint": settings.endpoint,
             "pid": os.getpid(),
+            # Changes with every start: moto's state lives in memory, so local Terraform state that
+            # belongs to another instance is stale.
+            "instance_id": instance_id,
             "uptime_s": round(time.time() - started, 1),
             "account_id": ACCOUNT_ID,
             "region": settings.region,
