@@ -51,7 +51,10 @@ class StagedRecord:
 
     @classmethod
     def from_json(cls, line: str | bytes) -> StagedRecord:
-        data = json.loads(line)
+        return cls.from_dict(json.loads(line))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StagedRecord:
         return cls(raw=data["raw"], origin=Origin(**data["origin"]))
 
 
