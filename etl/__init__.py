@@ -1,0 +1,1 @@
+"""`etl`: the operator CLI, against the emulator or a real AWS account alike."""
