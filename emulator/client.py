@@ -44,8 +44,39 @@ class EmulatorClient:
     def post(self, path: str, payload: Any = None, timeout: float | None = None) -> Any:
         return self._call("POST", path, payload if payload is not None else {}, timeout=timeout)
 
+    def delete(self, path: str, timeout: float | None = None) -> Any:
+        return self._call("DELETE", path, timeout=timeout)
+
     def status(self, timeout: float | None = None) -> dict[str, Any]:
         return self.get("status", timeout=timeout)
+
+    def fire(
+        self,
+        rule: str,
+        at: str | None = None,
+        event_bus: str = "default",
+        force: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Fire a scheduled EventBridge rule (as of ``at``, ISO 8601; default now); see emulator.scheduler."""
+        payload: dict[str, Any] = {"rule": rule, "event_bus": event_bus, "force": force}
+        if at:
+            payload["time"] = at
+        return self.post("scheduler/fire", payload, timeout=timeout)
+
+    def faults(self) -> dict[str, Any]:
+        return self.get("faults")
+
+    def set_faults(self, **knobs: Any) -> dict[str, Any]:
+        """Change the named fault knobs (see emulator.faults); the others keep their values."""
+        return self.post("faults", knobs)
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self._call("DELETE", "faults")
+
+    def outbox(self) -> list[dict[str, Any]]:
+        """The emails SNS sent, oldest first: [{"path", "to", "subject", "date", ...}]."""
+        return self.get("outbox")
 
     def is_up(self) -> bool:
         try:
