@@ -36,11 +36,12 @@ def _configure_moto(settings: EmulatorSettings) -> None:
 
 def _extensions(app: EmulatorApp) -> list[Any]:
     """Every extension, hooked in this one place."""
-    from emulator import faults, stepfunctions_ext
+    from emulator import faults, glue_runtime, stepfunctions_ext
 
     return [
         faults.FaultsExtension(app.faults),
         stepfunctions_ext.StepFunctionsExtension(),
+        glue_runtime.GlueRuntimeExtension(),
     ]
 
 
