@@ -1,0 +1,96 @@
+import pytest
+
+from pipeline import retry
+from pipeline.staging import Chunk, Manifest, Origin, StagedRecord, chunked, decode_lines, encode_lines
+
+
+def record(n: int, kind="file", **origin) -> StagedRecord:
+    return StagedRecord({"order_id": f"O-{n}", "amount": "1.00"}, Origin(kind, "s3://b/k.csv", n, **origin))
+
+
+def test_a_fresh_row_is_newer_than_a_retry_and_later_lines_are_newer():
+    retried = Origin("retry", "run-1", 9, attempt=1, first_failed_run="2026-11-21-a")
+    fresh_early = Origin("file", "s3://b/a.csv", 1)
+    fresh_late = Origin("file", "s3://b/a.csv", 2)
+    second_file = Origin("file", "s3://b/b.csv", 1, file_index=1)
+    assert sorted([fresh_late, retried, second_file, fresh_early], key=Origin.version) == [
+        retried,
+        fresh_early,
+        fresh_late,
+        second_file,
+    ]
+
+
+def test_records_survive_the_json_line_round_trip():
+    original = StagedRecord({"order_id": "Ü-1", "x": None, "_extra": ["a"]}, Origin("file", "s3://b/k", 4))
+    assert StagedRecord.from_json(original.to_json()) == original
+
+
+def test_chunks_are_bounded_by_records_and_bytes():
+    records = [record(n) for n in range(7)]
+    assert [len(c) for c in chunked(records, max_records=3)] == [3, 3, 1]
+    one_line = len(records[0].to_json()) + 1
+    assert [len(c) for c in chunked(records, max_records=100, max_bytes=one_line * 2)] == [2, 2, 2, 1]
+
+
+def test_gzip_lines_are_deterministic_and_round_trip():
+    lines = [record(n).to_json() for n in range(3)]
+    assert encode_lines(lines) == encode_lines(lines)
+    assert [line.rstrip("\n") for line in decode_lines(encode_lines(lines))] == lines
+
+
+def test_the_manifest_round_trips():
+    manifest = Manifest("R", "2026-11-22", [Chunk("k", 3, 100)], extracted=2, retried_in=1, catalog_key="c")
+    back = Manifest.from_json(manifest.to_json())
+    assert back == manifest
+    assert back.staged_records == 3
+
+
+def test_a_failed_record_goes_back_with_its_attempt_and_first_failure():
+    once = retry.next_attempt(record(1), "run-A", "ProvisionedThroughputExceeded")
+    twice = retry.next_attempt(once, "run-B", "again")
+    assert (once.origin.kind, once.origin.attempt, once.origin.first_failed_run) == ("retry", 1, "run-A")
+    assert (twice.origin.attempt, twice.origin.first_failed_run, twice.origin.last_error) == (
+        2,
+        "run-A",
+        "again",
+    )
+
+
+def test_packing_keeps_every_record_and_each_message_under_the_limit():
+    records = [
+        StagedRecord({"order_id": str(n), "pad": "x" * 900}, Origin("retry", "r", n)) for n in range(600)
+    ]
+    messages = list(retry.pack(records, "run-A", max_bytes=100_000))
+    assert all(len(m.body.encode()) < 100_000 for m in messages)
+    assert sum(m.records for m in messages) == 600
+    assert [r.raw["order_id"] for m in messages for r in retry.unpack(m.body, fetch=None)] == [
+        str(n) for n in range(600)
+    ]
+    assert len({m.deduplication_id for m in messages}) == len(messages)
+    assert {m.group_id for m in messages} == {"run-run-A"}
+
+
+def test_packing_is_deterministic_so_a_resend_is_deduplicated():
+    records = [record(n) for n in range(5)]
+    first = [m.deduplication_id for m in retry.pack(records, "run-A")]
+    assert first == [m.deduplication_id for m in retry.pack(records, "run-A")]
+    assert first != [m.deduplication_id for m in retry.pack(records, "run-B")]
+
+
+def test_a_pointer_message_reads_its_records_from_s3():
+    lines = [record(n).to_json() for n in range(3)]
+    message = retry.pointer("run-A", 0, "bucket", "runs/run-A/retry/batch-00000.jsonl.gz", 3)
+    fetched = []
+
+    def fetch(bucket, key):
+        fetched.append((bucket, key))
+        return encode_lines(lines)
+
+    assert [r.raw["order_id"] for r in retry.unpack(message.body, fetch)] == ["O-0", "O-1", "O-2"]
+    assert fetched == [("bucket", "runs/run-A/retry/batch-00000.jsonl.gz")]
+
+
+def test_an_unknown_message_format_is_refused():
+    with pytest.raises(ValueError, match="unknown retry message format"):
+        retry.unpack('{"v": 99}', fetch=None)
