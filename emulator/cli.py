@@ -9,17 +9,23 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Annotated
+from collections.abc import Callable
+from email import policy as email_policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from emulator.client import EmulatorClient
+from emulator.client import EmulatorClient, EmulatorUnavailable
 from emulator.server import EmulatorError, EmulatorServer, check_port_free
 from emulator.settings import EmulatorSettings
 
 app = typer.Typer(help="The embedded AWS emulator.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
+
+T = TypeVar("T")
 
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default: EMULATOR_PORT or 4590).")]
 
@@ -134,7 +140,140 @@ def status(port: PortOption = None):
     if not client.is_up():
         console.print(f"emulator not running at {settings.endpoint}")
         raise typer.Exit(1)
-    print(json.dumps(client.status(), indent=2))
+    info = client.status()
+    print(json.dumps(info, indent=2))
+    if "outbox" in info:
+        console.print(f"email outbox: {info['outbox']}")
+
+
+def _running_client(port: int | None) -> EmulatorClient:
+    settings = _settings(port)
+    client = EmulatorClient(settings.endpoint)
+    if not client.is_up():
+        console.print(
+            f"[red]error:[/red] no emulator answers at {settings.endpoint}; start one with `emulator up`"
+            + ("" if port else " (or set EMULATOR_PORT to the port it runs on)")
+        )
+        raise typer.Exit(1)
+    return client
+
+
+def _control(call: Callable[[], T]) -> T:
+    """Run a control request, turning its failure into a message and a non-zero exit."""
+    try:
+        return call()
+    except EmulatorUnavailable as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def fire(
+    rule: Annotated[str, typer.Argument(help="Name of the scheduled EventBridge rule.")],
+    at: Annotated[
+        str | None, typer.Option(help="Fire as of this time, ISO 8601 (2026-11-22T06:00:00Z); default now.")
+    ] = None,
+    event_bus: Annotated[str, typer.Option(help="Event bus of the rule.")] = "default",
+    force: Annotated[bool, typer.Option(help="Fire even if the rule is disabled.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON.")] = False,
+    port: PortOption = None,
+):
+    """Fire a scheduled rule now (or as of --at): its targets get the Scheduled Event."""
+    client = _running_client(port)
+    result = _control(lambda: client.fire(rule, at=at, event_bus=event_bus, force=force))
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"fired {result['rule']} as of {result['time']}")
+        for target in result["targets"]:
+            print(f"  {target['id']}: {_delivery(target)}")
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+def _delivery(target: dict[str, Any]) -> str:
+    if "error" in target:
+        return f"FAILED {target['error']}"
+    for key, label in (("execution_arn", "started"), ("message_id", "message"), ("status_code", "invoked")):
+        if key in target:
+            return f"{label} {target[key]}"
+    return "delivered"
+
+
+@app.command()
+def fault(
+    dynamodb_unprocessed: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Share (0..1) of BatchWriteItem items returned unprocessed."),
+    ] = None,
+    fail_lambda: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=MESSAGE: the function raises instead of running. Repeatable."),
+    ] = None,
+    fail_glue: Annotated[
+        list[str] | None, typer.Option(help="NAME=MESSAGE: runs of the job fail with it. Repeatable.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed the fault dice, for repeatable runs.")] = None,
+    clear: Annotated[bool, typer.Option(help="Clear every fault first.")] = False,
+    port: PortOption = None,
+):
+    """Set fault knobs (with no option: show them). --fail-lambda/--fail-glue add to those already set."""
+    client = _running_client(port)
+    current = _control(client.clear_faults if clear else client.faults)
+    changes: dict[str, Any] = {}
+    if dynamodb_unprocessed is not None:
+        changes["dynamodb_unprocessed"] = dynamodb_unprocessed
+    if fail_lambda:
+        changes["fail_lambda"] = {**current["fail_lambda"], **_pairs(fail_lambda, "--fail-lambda")}
+    if fail_glue:
+        changes["fail_glue"] = {**current["fail_glue"], **_pairs(fail_glue, "--fail-glue")}
+    if seed is not None:
+        changes["seed"] = seed
+    if changes:
+        current = _control(lambda: client.set_faults(**changes))
+    print(json.dumps(current, indent=2))
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, message = value.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected NAME=MESSAGE, got {value!r}", param_hint=option)
+        pairs[name.strip()] = message
+    return pairs
+
+
+@app.command()
+def outbox(
+    last: Annotated[bool, typer.Option(help="Print the newest message in full.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    port: PortOption = None,
+):
+    """List the emails SNS sent to email subscriptions, oldest first."""
+    client = _running_client(port)
+    messages = _control(client.outbox)
+    if as_json:
+        print(json.dumps(messages, indent=2))
+        return
+    if not messages:
+        console.print(f"the outbox is empty ({client.status()['outbox']})")
+        return
+    if last:
+        print(_readable(Path(messages[-1]["path"])))
+        return
+    for message in messages:
+        print(f"{message['date']}  {message['to']}  {message['subject']}\n    {message['path']}")
+
+
+def _readable(path: Path) -> str:
+    with path.open("rb") as handle:
+        mail = BytesParser(policy=email_policy.default).parse(handle)
+    headers = "\n".join(f"{name}: {mail[name]}" for name in ("From", "To", "Date", "Subject"))
+    return f"{headers}\n\n{mail.get_content()}"
 
 
 if __name__ == "__main__":

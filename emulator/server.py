@@ -36,10 +36,13 @@ def _configure_moto(settings: EmulatorSettings) -> None:
 
 def _extensions(app: EmulatorApp) -> list[Any]:
     """Every extension, hooked in this one place."""
-    from emulator import faults, glue_runtime, stepfunctions_ext
+    from emulator import dynamodb_faults, faults, glue_runtime, outbox, scheduler, stepfunctions_ext
 
     return [
         faults.FaultsExtension(app.faults),
+        dynamodb_faults.DynamoDBFaultsExtension(app.faults),
+        outbox.OutboxExtension(),
+        scheduler.SchedulerExtension(),
         stepfunctions_ext.StepFunctionsExtension(),
         glue_runtime.GlueRuntimeExtension(),
     ]

@@ -1,0 +1,108 @@
+"""The ``dynamodb_unprocessed`` fault: BatchWriteItem leaves a share of its items unprocessed.
+
+DynamoDB under throttling writes part of a batch and returns the rest as ``UnprocessedItems``, in the
+request's own shape, for the caller to retry. With the knob at p, each item of a request is left out with
+probability p (drawn from the fault registry's ``random``, so a ``seed`` makes runs repeatable); moto writes
+the others, and the left-out ones are added to its answer's ``UnprocessedItems``.
+
+When every item of a request is left out, real DynamoDB answers ProvisionedThroughputExceededException
+instead, which the SDK retries with backoff for many seconds. We answer with all of them as
+``UnprocessedItems``, so that a knob of 1 means "no write succeeds" without slowing tests down.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import zlib
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from emulator.app import EmulatorApp, target_is
+from emulator.faults import FaultRegistry
+from emulator.settings import ACCOUNT_ID
+
+BATCH_WRITE_ITEM = "DynamoDB_20120810.BatchWriteItem"
+_REGION_IN_CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
+
+
+def split_batch(
+    request_items: dict[str, list[dict[str, Any]]], share: float, rng: random.Random
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """Split a BatchWriteItem ``RequestItems`` into (items to write, items left unprocessed).
+
+    Tables whose items are all left out are absent from the first; tables with none left out, from the
+    second. Each request keeps its shape ({"PutRequest": {...}} or {"DeleteRequest": {...}}).
+    """
+    kept: dict[str, list[dict[str, Any]]] = {}
+    unprocessed: dict[str, list[dict[str, Any]]] = {}
+    for table, requests in request_items.items():
+        for request in requests:
+            chosen = unprocessed if rng.random() < share else kept
+            chosen.setdefault(table, []).append(request)
+    return kept, unprocessed
+
+
+class DynamoDBFaultsExtension:
+    name = "dynamodb_faults"
+
+    def __init__(self, registry: FaultRegistry):
+        self.registry = registry
+        self.app: EmulatorApp | None = None
+
+    def install(self, app: EmulatorApp) -> None:
+        self.app = app
+        is_batch_write = target_is(BATCH_WRITE_ITEM)
+        app.intercept(
+            "dynamodb_faults.unprocessed",
+            lambda request: is_batch_write(request) and self.registry.current().dynamodb_unprocessed > 0,
+            self._batch_write_item,
+        )
+
+    def _batch_write_item(self, request: Request) -> Response:
+        assert self.app is not None
+        try:
+            body = json.loads(request.get_data(cache=True) or b"{}")
+        except ValueError:
+            return self.app.forward(request)  # moto explains malformed requests in DynamoDB's words
+        request_items = body.get("RequestItems")
+        if not isinstance(request_items, dict) or not request_items:
+            return self.app.forward(request)
+        if self._missing_table(request, list(request_items)):
+            return self.app.forward(request)  # moto answers ResourceNotFoundException before writing
+        share = self.registry.current().dynamodb_unprocessed
+        kept, unprocessed = split_batch(request_items, share, self.registry.random)
+        if not unprocessed:
+            return self.app.forward(request)
+        answer: dict[str, Any] = {"UnprocessedItems": {}}
+        response = None
+        if kept:
+            response = self.app.forward(request, json.dumps({**body, "RequestItems": kept}).encode())
+            if response.status_code != 200:
+                return response
+            answer = json.loads(response.get_data() or b"{}")
+        merged = answer.get("UnprocessedItems") or {}
+        for table, requests in unprocessed.items():
+            merged.setdefault(table, []).extend(requests)
+        answer["UnprocessedItems"] = merged
+        return _dynamodb_response(answer, response)
+
+    def _missing_table(self, request: Request, tables: list[str]) -> str | None:
+        from moto.dynamodb.models import dynamodb_backends
+
+        assert self.app is not None
+        match = _REGION_IN_CREDENTIAL.search(request.headers.get("Authorization", ""))
+        region = match.group(1) if match else self.app.settings.region
+        existing = dynamodb_backends[ACCOUNT_ID][region].tables
+        return next((table for table in tables if table not in existing), None)
+
+
+def _dynamodb_response(answer: dict[str, Any], template: Response | None) -> Response:
+    payload = json.dumps(answer).encode()
+    replaced = {"content-length", "content-type", "x-amz-crc32"}
+    headers = [(k, v) for k, v in (template.headers.items() if template else []) if k.lower() not in replaced]
+    # botocore checks DynamoDB bodies against this checksum and retries on a mismatch.
+    headers.append(("x-amz-crc32", str(zlib.crc32(payload))))
+    return Response(payload, status=200, headers=headers, content_type="application/x-amz-json-1.0")

@@ -1,0 +1,103 @@
+"""Control routes of the scheduler: fire a rule now or as of a given time; run schedules in the background.
+
+``POST /_emulator/scheduler/fire`` with
+``{"rule": "daily", "event_bus": "default", "time": "2026-11-22T06:00:00Z", "region": "us-east-1",
+"force": false}`` (only ``rule`` is required; ``time`` defaults to now) answers
+``{"rule", "rule_arn", "schedule", "time", "event", "targets": [{"id", "arn", "input",
+"execution_arn" | "status_code" | "message_id" | "error"}], "failed"}``.
+``GET /_emulator/scheduler`` answers whether schedules run and each scheduled rule's next fire time.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from emulator.app import ControlError, EmulatorApp, control_json
+from emulator.scheduler.models import (
+    RuleFirer,
+    ScheduledRule,
+    SchedulerError,
+    ScheduleRunner,
+    scheduled_rules,
+)
+from emulator.settings import ACCOUNT_ID
+
+
+class SchedulerExtension:
+    name = "scheduler"
+
+    def __init__(self) -> None:
+        self.firer: RuleFirer | None = None
+        self.runner: ScheduleRunner | None = None
+        self.region = ""
+
+    def install(self, app: EmulatorApp) -> None:
+        self.region = app.settings.region
+        self.firer = RuleFirer(app.settings.endpoint)
+        self.runner = ScheduleRunner(rules=scheduled_rules, fire=self._fire_on_schedule)
+        app.route("POST", "scheduler/fire", self._fire)
+        app.route("GET", "scheduler", lambda _request: control_json(self.status()["scheduler"]))
+        app.status_providers.append(self.status)
+        if app.settings.run_schedules:
+            self.runner.start()
+
+    def shutdown(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+
+    def status(self) -> dict[str, Any]:
+        assert self.runner is not None
+        rules = self.runner.upcoming(datetime.now(UTC))
+        return {
+            "scheduler": {
+                "running": self.runner.running,
+                "next_fire": next((row["next_fire"] for row in rules if row["state"] == "ENABLED"), None),
+                "rules": rules,
+            }
+        }
+
+    def _fire(self, request: Request) -> Response:
+        assert self.firer is not None
+        body = _json_object(request)
+        rule = body.get("rule")
+        if not isinstance(rule, str) or not rule:
+            raise ControlError('give the rule to fire: {"rule": "<name>"}')
+        try:
+            result = self.firer.fire(
+                rule,
+                account=ACCOUNT_ID,
+                region=body.get("region") or self.region,
+                event_bus=body.get("event_bus") or "default",
+                moment=parse_time(body["time"]) if body.get("time") else None,
+                force=bool(body.get("force")),
+            )
+        except SchedulerError as exc:
+            raise ControlError(str(exc), exc.status) from None
+        return control_json(result)
+
+    def _fire_on_schedule(self, rule: ScheduledRule, moment: datetime) -> None:
+        assert self.firer is not None
+        self.firer.fire(rule.name, rule.account, rule.region, rule.event_bus, moment)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time; without a zone it is taken as UTC, like every EventBridge schedule."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        raise ControlError(f"time must be ISO 8601 like 2026-11-22T06:00:00Z, got {text!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError as exc:
+        raise ControlError(f"the request body must be a JSON object: {exc}") from None
+    if not isinstance(body, dict):
+        raise ControlError("the request body must be a JSON object")
+    return body
