@@ -49,6 +49,26 @@ def quarantine_key(run_id: str) -> str:
     return f"runs/{run_id}/quarantine/records.jsonl.gz"
 
 
+def staged_catalog_key(run_id: str) -> str:
+    """The catalog as checked by the extract: the load joins against this copy, not the live reference."""
+    return f"runs/{run_id}/catalog.csv"
+
+
+def drained_batch_key(run_id: str, index: int) -> str:
+    """Retry messages the extract received (records and receipt handles), kept before anything is staged."""
+    return f"runs/{run_id}/drained/batch-{index:05d}.jsonl.gz"
+
+
+def drained_complete_key(run_id: str) -> str:
+    """Written once the drain is over: a re-run of the extract reuses the batches instead of receiving."""
+    return f"runs/{run_id}/drained/complete.json"
+
+
+def fault_marker_key(run_id: str, fault: str) -> str:
+    """Remembers that a test fault already fired for a run, so it fires on the first attempt only."""
+    return f"runs/{run_id}/faults/{fault}"
+
+
 def retry_payload_key(run_id: str, index: int) -> str:
     """Failed records too large for one SQS message are kept here and the message points at them."""
     return f"runs/{run_id}/retry/batch-{index:05d}.jsonl.gz"
