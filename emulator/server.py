@@ -37,6 +37,7 @@ def _configure_moto(settings: EmulatorSettings) -> None:
 def _extensions(app: EmulatorApp) -> list[Any]:
     """Every extension, hooked in this one place."""
     from emulator import dynamodb_faults, faults, glue_runtime, outbox, scheduler, stepfunctions_ext
+    from emulator.lambda_runtime import LambdaRuntimeExtension
 
     return [
         faults.FaultsExtension(app.faults),
@@ -45,6 +46,7 @@ def _extensions(app: EmulatorApp) -> list[Any]:
         scheduler.SchedulerExtension(),
         stepfunctions_ext.StepFunctionsExtension(),
         glue_runtime.GlueRuntimeExtension(),
+        LambdaRuntimeExtension(),
     ]
 
 
