@@ -16,6 +16,8 @@ from pipeline.staging import StagedRecord, decode_lines
 FORMAT_VERSION = 1
 # SQS allows 256 KiB per message; stay well under it for the envelope and attributes.
 MAX_MESSAGE_BYTES = 200 * 1024
+# Room kept in a message for the JSON envelope around the records.
+_ENVELOPE_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ def next_attempt(record: StagedRecord, run_id: str, error: str) -> StagedRecord:
     )
 
 
+def fits_inline(record: StagedRecord, max_bytes: int = MAX_MESSAGE_BYTES) -> bool:
+    """Whether ``pack`` can carry the record; a larger one must be stored in S3 behind a ``pointer``."""
+    return len(record.to_json().encode()) <= max_bytes - _ENVELOPE_BYTES
+
+
 def pack(
     records: Iterable[StagedRecord], run_id: str, max_bytes: int = MAX_MESSAGE_BYTES
 ) -> Iterator[OutgoingMessage]:
@@ -50,11 +57,11 @@ def pack(
     index = 0
     for record in records:
         line = record.to_json()
-        if len(line.encode()) > max_bytes - 512:
+        if len(line.encode()) > max_bytes - _ENVELOPE_BYTES:
             raise ValueError(
                 f"one record is larger than a message ({len(line)} bytes): store it with pointer()"
             )
-        if batch and size + len(line.encode()) + 1 > max_bytes - 512:
+        if batch and size + len(line.encode()) + 1 > max_bytes - _ENVELOPE_BYTES:
             yield _message(run_id, index, batch)
             index += 1
             batch, size = [], 0
