@@ -184,6 +184,15 @@ def load_handler(handler):
 
 
 def max_rss_kb():
+    # Linux carries ru_maxrss over exec, so it would report the emulator's own peak: prefer the process's
+    # high-water mark where /proc has it.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak
 

@@ -47,6 +47,7 @@ log = logging.getLogger("emulator.lambda")
 INIT_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 300.0
 LOG_TAIL_BYTES = 4096
+RESPONSE_LIMIT = 6291556  # bytes, as AWS words it in the error
 # Variables a function's configuration cannot override on AWS.
 RESERVED_VARIABLES = frozenset(
     {
@@ -182,7 +183,8 @@ class FunctionRef:
             raise BackendError(exc.error_type, exc.message, exc.code) from None
         backend = lambda_backend(self.account, self.region)
         layers = [backend.layers_versions_by_arn(layer["Arn"]) for layer in fn.layers]
-        reserved = fn.reserved_concurrency
+        # Reserved concurrency belongs to the function, which moto keeps on $LATEST only.
+        reserved = backend.get_function(fn.function_name, None).reserved_concurrency
         return FunctionConfig(
             account=self.account,
             region=self.region,
@@ -206,17 +208,17 @@ class FunctionRef:
 class Invocation:
     """One request to run the function."""
 
-    payload: bytes
+    event: str  # the payload: JSON text
     invoked_arn: str
     client_context: dict[str, Any] | None = None
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @classmethod
     def build(cls, payload: bytes, invoked_arn: str, client_context_header: str | None) -> Invocation:
-        text = payload.strip() or b"{}"
         try:
-            json.loads(text)
-        except ValueError as exc:
+            event = payload.decode().strip() or "{}"
+            json.loads(event)
+        except ValueError as exc:  # UnicodeDecodeError is one too
             raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
         context = None
         if client_context_header:
@@ -226,7 +228,7 @@ class Invocation:
                 context = None
             if not isinstance(context, dict):
                 raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
-        return cls(payload=text, invoked_arn=invoked_arn, client_context=context)
+        return cls(event=event, invoked_arn=invoked_arn, client_context=context)
 
 
 @dataclass
@@ -272,6 +274,51 @@ class LogRecord:
     @property
     def text(self) -> str:
         return "".join(message + "\n" for _, message in self.events)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an invocation ended, before it is logged and answered."""
+
+    payload: bytes
+    function_error: bool = False
+    reusable: bool = True  # the worker can serve the next invocation
+    log_line: str | None = None  # what the platform logs after the function's output
+    status: str = ""  # the REPORT line's status fields
+
+    @classmethod
+    def timed_out(cls, request_id: str, timeout: int) -> Outcome:
+        message = f"Task timed out after {timeout:.2f} seconds"
+        return cls(
+            function_error("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}"),
+            function_error=True,
+            reusable=False,
+            log_line=f"{_iso(time.time())} {request_id} {message}",
+            status="\tStatus: timeout",
+        )
+
+    @classmethod
+    def exited(cls, request_id: str, how: str) -> Outcome:
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {how}"
+        return cls(
+            function_error("Runtime.ExitError", message),
+            function_error=True,
+            reusable=False,
+            log_line=f"{message}\nRuntime.ExitError",
+            status=_error_status("Runtime.ExitError"),
+        )
+
+
+def _error_status(error_type: str) -> str:
+    return f"\tStatus: error\tError Type: {error_type}"
+
+
+def _report(request_id: str, duration_ms: float, memory_size: int, used_mb: int, extras: str) -> str:
+    return (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {memory_size} MB\t"
+        f"Max Memory Used: {used_mb} MB{extras}\t"
+    )
 
 
 # -- one execution environment ----------------------------------------------------------------------
@@ -357,6 +404,9 @@ class Worker:
             "response_fd": response_write,
         }
         command = [sys.executable, "-I", "-S", "-B", "-u", "-X", "utf8", bootstrap.__file__, json.dumps(spec)]
+        # Ours from the start, so that ``stop`` closes them even if the process never starts.
+        self._requests = os.fdopen(request_write, "wb")
+        self._responses = response_read
         try:
             with open(self._output_path, "ab") as output:
                 self._process = subprocess.Popen(
@@ -373,8 +423,6 @@ class Worker:
         finally:
             os.close(request_read)
             os.close(response_write)
-        self._requests = os.fdopen(request_write, "wb")
-        self._responses = response_read
         self._selector = selectors.DefaultSelector()
         self._selector.register(response_read, selectors.EVENT_READ)
         message = self._receive(time.monotonic() + INIT_TIMEOUT_S + self.config.timeout)
@@ -387,7 +435,7 @@ class Worker:
         self.invocations += 1
         request = {
             "request_id": invocation.request_id,
-            "event": invocation.payload.decode(),
+            "event": invocation.event,
             "deadline_ms": _ms(deadline_epoch_s),
             "invoked_function_arn": invocation.invoked_arn,
             "client_context": invocation.client_context,
@@ -428,14 +476,18 @@ class Worker:
         return data.decode(errors="replace")
 
     def peak_memory_mb(self) -> int:
-        kb = self.max_rss_kb
-        if self._process is not None:
-            try:  # a killed worker never reports its own peak
-                status = Path(f"/proc/{self._process.pid}/status").read_text()
-                kb = max(kb, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)))  # type: ignore[union-attr]
-            except (OSError, AttributeError):
-                pass
-        return math.ceil(kb / 1024)
+        return math.ceil(max(self.max_rss_kb, self._peak_from_proc()) / 1024)
+
+    def _peak_from_proc(self) -> int:
+        # Where /proc exists, it also knows the peak of a worker that never reported (it timed out).
+        if self._process is None or self._process.poll() is not None:
+            return 0
+        try:
+            status = Path(f"/proc/{self._process.pid}/status").read_text()
+        except OSError:
+            return 0
+        match = re.search(r"VmHWM:\s+(\d+)", status)
+        return int(match.group(1)) if match else 0
 
     def exit_description(self) -> str:
         code = self._process.wait(timeout=5) if self._process else None
@@ -450,6 +502,7 @@ class Worker:
         """Stop the process and whatever it started; its output stays readable until ``stop``."""
         process = self._process
         if process is not None and process.poll() is None:
+            self.max_rss_kb = max(self.max_rss_kb, self._peak_from_proc())
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -596,109 +649,85 @@ class LambdaService:
         return result
 
     def _run(self, worker: Worker, cold: bool, invocation: Invocation) -> tuple[InvocationResult, bool]:
-        config = worker.config
-        request_id = invocation.request_id
+        """Run ``invocation`` on ``worker``; also says whether the worker can serve the next one."""
+        config, request_id = worker.config, invocation.request_id
         record = LogRecord()
         init_ms = None
         if cold:
-            started = time.monotonic()
-            try:
-                init_error = worker.start()
-            except (WorkerTimeout, WorkerExited) as exc:
-                init_error = self._lost_worker_error(worker, exc, request_id)
-            init_ms = (time.monotonic() - started) * 1000
+            clock = time.monotonic()
+            failure = self._start(worker, request_id)
+            init_ms = (time.monotonic() - clock) * 1000
             record.add_output(worker.take_output(), time.time())
-            if init_error is not None:
+            if failure is not None:
                 record.add(f"START RequestId: {request_id} Version: {config.version}")
-                report = (
-                    f"\tInit Duration: {init_ms:.2f} ms\tStatus: error\tError Type: {init_error['errorType']}"
-                )
-                self._finish(worker, record, request_id, 0.0, report)
-                return self._result(record, request_id, json.dumps(init_error).encode(), True, config), False
-        begun = time.time()
-        record.add(f"START RequestId: {request_id} Version: {config.version}", begun)
+                return self._complete(worker, record, request_id, 0.0, init_ms, failure)
+        record.add(f"START RequestId: {request_id} Version: {config.version}")
         clock = time.monotonic()
+        outcome = self._call(worker, invocation)
+        return self._complete(worker, record, request_id, (time.monotonic() - clock) * 1000, init_ms, outcome)
+
+    @staticmethod
+    def _start(worker: Worker, request_id: str) -> Outcome | None:
+        """Start ``worker`` and import the handler's module; the failed invocation's outcome if that fails."""
         try:
-            message = worker.invoke(invocation, begun + config.timeout)
+            init_error = worker.start()
         except WorkerTimeout:
-            duration_ms = (time.monotonic() - clock) * 1000
-            peak = worker.peak_memory_mb()
             worker.kill()
-            now = time.time()
-            record.add_output(worker.take_output(), now)
-            record.add(f"{_iso(now)} {request_id} Task timed out after {config.timeout:.2f} seconds", now)
-            self._finish(
-                worker, record, request_id, duration_ms, self._extras(init_ms, "\tStatus: timeout"), peak
-            )
-            payload = function_error(
-                "Sandbox.Timedout",
-                f"RequestId: {request_id} Error: Task timed out after {config.timeout:.2f} seconds",
-            )
-            return self._result(record, request_id, payload, True, config), False
-        except WorkerExited as exc:
-            duration_ms = (time.monotonic() - clock) * 1000
-            error = self._lost_worker_error(worker, exc, request_id)
-            record.add_output(worker.take_output(), time.time())
-            record.add(f"{error['errorMessage']}\n{error['errorType']}")
-            extras = self._extras(init_ms, f"\tStatus: error\tError Type: {error['errorType']}")
-            self._finish(worker, record, request_id, duration_ms, extras)
-            return self._result(
-                record, request_id, function_error(error["errorType"], error["errorMessage"]), True, config
-            ), False
-        duration_ms = (time.monotonic() - clock) * 1000
-        record.add_output(worker.take_output(), time.time())
-        self._finish(worker, record, request_id, duration_ms, self._extras(init_ms, ""))
-        if message["type"] == "result":
-            return self._result(record, request_id, message["payload"].encode(), False, config), True
-        return self._result(record, request_id, json.dumps(message["error"]).encode(), True, config), True
-
-    @staticmethod
-    def _extras(init_ms: float | None, status: str) -> str:
-        return (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else "") + status
-
-    @staticmethod
-    def _lost_worker_error(worker: Worker, exc: Exception, request_id: str) -> dict[str, Any]:
-        if isinstance(exc, WorkerTimeout):
-            worker.kill()
-            return bootstrap.make_error(
-                f"RequestId: {request_id} Error: Task timed out after {worker.config.timeout:.2f} seconds",
-                "Sandbox.Timedout",
-                [],
-                request_id,
-            )
-        return bootstrap.make_error(
-            f"RequestId: {request_id} Error: Runtime exited with error: {worker.exit_description()}",
-            "Runtime.ExitError",
-            [],
-            request_id,
+            return Outcome.timed_out(request_id, worker.config.timeout)
+        except WorkerExited:
+            return Outcome.exited(request_id, worker.exit_description())
+        if init_error is None:
+            return None
+        # The bootstrap logged the error itself, as AWS's runtime does.
+        return Outcome(
+            json.dumps(init_error).encode(), True, False, status=_error_status(init_error["errorType"])
         )
 
-    def _finish(
-        self,
+    @staticmethod
+    def _call(worker: Worker, invocation: Invocation) -> Outcome:
+        try:
+            message = worker.invoke(invocation, time.time() + worker.config.timeout)
+        except WorkerTimeout:
+            worker.kill()
+            return Outcome.timed_out(invocation.request_id, worker.config.timeout)
+        except WorkerExited:
+            return Outcome.exited(invocation.request_id, worker.exit_description())
+        if message["type"] == "error":
+            return Outcome(json.dumps(message["error"]).encode(), function_error=True)
+        payload = message["payload"].encode()
+        if len(payload) > RESPONSE_LIMIT:
+            error = f"Response payload size exceeded maximum allowed payload size ({RESPONSE_LIMIT} bytes)."
+            return Outcome(function_error("Function.ResponseSizeTooLarge", error), function_error=True)
+        return Outcome(payload)
+
+    @staticmethod
+    def _complete(
         worker: Worker,
         record: LogRecord,
         request_id: str,
         duration_ms: float,
-        extras: str,
-        peak: int | None = None,
-    ) -> None:
+        init_ms: float | None,
+        outcome: Outcome,
+    ) -> tuple[InvocationResult, bool]:
         config = worker.config
-        memory = worker.peak_memory_mb() if peak is None else peak
+        now = time.time()
+        record.add_output(worker.take_output(), now)
+        if outcome.log_line:
+            record.add(outcome.log_line, now)
         record.add(f"END RequestId: {request_id}")
+        init = f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""
         record.add(
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {config.memory_size} MB\t"
-            f"Max Memory Used: {memory} MB{extras}\t"
+            _report(
+                request_id, duration_ms, config.memory_size, worker.peak_memory_mb(), init + outcome.status
+            )
         )
         cloudwatch.put_events(
             config.account, config.region, config.log_group, worker.log_stream, record.events
         )
-
-    @staticmethod
-    def _result(
-        record: LogRecord, request_id: str, payload: bytes, error: bool, config: FunctionConfig
-    ) -> InvocationResult:
-        return InvocationResult(request_id, payload, error, record.text, config.version)
+        result = InvocationResult(
+            request_id, outcome.payload, outcome.function_error, record.text, config.version
+        )
+        return result, outcome.reusable
 
     def _emulated_fault(
         self, config: FunctionConfig, invocation: Invocation, message: str
@@ -708,10 +737,8 @@ class LambdaService:
         record.add(f"START RequestId: {request_id} Version: {config.version}")
         record.add(f"[ERROR] EmulatedFault: {message}")
         record.add(f"END RequestId: {request_id}")
-        record.add(
-            f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 0 ms\t"
-            f"Memory Size: {config.memory_size} MB\tMax Memory Used: 0 MB\tStatus: error\tError Type: EmulatedFault\t"
-        )
+        record.add(_report(request_id, 0.0, config.memory_size, 0, _error_status("EmulatedFault")))
+        # No execution environment ran: the invocation gets a log stream of its own.
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[{config.version}]{uuid.uuid4().hex}"
         cloudwatch.put_events(config.account, config.region, config.log_group, stream, record.events)
         payload = function_error("EmulatedFault", message, requestId=request_id, stackTrace=[])

@@ -218,6 +218,34 @@ def test_a_function_is_found_by_arn_partial_arn_and_qualifier(emulator, deploy):
     assert [by_arn["invocations"], by_partial_arn["invocations"], by_qualifier["invocations"]] == [1, 2, 3]
 
 
+def test_a_published_version_runs_its_own_code_under_its_version_number(emulator, deploy):
+    name = deploy({"app.py": STATE_HANDLER})
+    client = emulator.client("lambda")
+    version = client.publish_version(FunctionName=name)["Version"]
+    new_code = STATE_HANDLER.replace('"invocations": INVOCATIONS', '"invocations": -INVOCATIONS')
+    client.update_function_code(FunctionName=name, ZipFile=zipped({"app.py": new_code}))
+
+    answer, published = invoke(emulator, name, Qualifier=version)
+    _, latest = invoke(emulator, name)
+
+    assert version == "1"
+    assert answer["ExecutedVersion"] == "1"
+    assert published["invocations"] == 1
+    assert published["environ"]["AWS_LAMBDA_FUNCTION_VERSION"] == "1"
+    assert published["environ"]["AWS_LAMBDA_LOG_STREAM_NAME"].split("/")[-1].startswith("[1]")
+    assert published["context"]["invoked_function_arn"].endswith(f":function:{name}:1")
+    assert latest["invocations"] == -1
+
+
+def test_reserved_concurrency_of_zero_throttles_every_invocation(emulator, deploy):
+    name = deploy({"app.py": STATE_HANDLER})
+    client = emulator.client("lambda")
+    client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+
+    with pytest.raises(client.exceptions.TooManyRequestsException, match="Rate Exceeded"):
+        client.invoke(FunctionName=name, Payload=b"{}")
+
+
 def test_an_unknown_function_is_a_resource_not_found_error(emulator):
     client = emulator.client("lambda")
 
@@ -256,6 +284,28 @@ def test_a_missing_handler_function_fails_with_handler_not_found(emulator, deplo
     assert answer["FunctionError"] == "Unhandled"
     assert error["errorType"] == "Runtime.HandlerNotFound"
     assert error["errorMessage"] == "Handler 'missing' missing on module 'app'"
+
+
+def test_a_result_that_is_not_json_serialisable_is_a_marshal_error(emulator, deploy):
+    name = deploy({"app.py": "def handler(event, context):\n    return {1, 2}\n"})
+
+    answer, error = invoke(emulator, name)
+
+    assert answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.MarshalError"
+    assert error["errorMessage"] == "Unable to marshal response: Object of type set is not JSON serializable"
+
+
+def test_a_handler_that_exits_the_process_is_a_runtime_exit_error(emulator, deploy):
+    name = deploy({"app.py": "import sys\n\n\ndef handler(event, context):\n    sys.exit(3)\n"})
+
+    answer, error = invoke(emulator, name)
+
+    assert answer["FunctionError"] == "Unhandled"
+    assert error == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {answer['ResponseMetadata']['RequestId']} Error: Runtime exited with error: exit status 3",
+    }
 
 
 def test_a_handler_past_its_timeout_is_stopped_with_sandbox_timedout(emulator, deploy):
@@ -574,3 +624,86 @@ def test_a_state_machine_retries_transient_errors_and_catches_invalid_orders_by_
     assert "o-3" in rescheduled
     scheduled = [e for e in events if e["type"] == "LambdaFunctionScheduled"]
     assert len(scheduled) == len(orders) + 1
+
+
+class FakeWorker:
+    """Stands in for a worker process in pool bookkeeping tests."""
+
+    def __init__(self, _config: Any) -> None:
+        self.stopped = False
+        self.last_used = time.monotonic()
+
+    def alive(self) -> bool:
+        return not self.stopped
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    kill = stop
+
+
+def _pool() -> Any:
+    from emulator.lambda_runtime.models import FunctionConfig, Pool
+
+    config = FunctionConfig(
+        account="123456789012",
+        region="us-east-1",
+        name="fn",
+        version="$LATEST",
+        runtime="python3.11",
+        handler="app.handler",
+        timeout=3,
+        memory_size=128,
+        environment=(),
+        code_digest="0" * 64,
+        layer_digests=(),
+        package_type="Zip",
+        code=b"zip",
+        layer_code=(),
+        reserved_concurrency=None,
+    )
+    return Pool(config)
+
+
+def test_a_pool_reuses_an_idle_worker_and_stops_it_once_idle_past_the_timeout():
+    pool = _pool()
+    first, cold = pool.acquire(None, FakeWorker)
+    pool.release(first, reusable=True)
+    pool.reap(idle_timeout=60)
+    again, warm_cold = pool.acquire(None, FakeWorker)
+    pool.release(again, reusable=True)
+
+    first.last_used -= 120
+    pool.reap(idle_timeout=60)
+    fresh, fresh_cold = pool.acquire(None, FakeWorker)
+
+    assert (cold, warm_cold, fresh_cold) == (True, False, True)
+    assert again is first
+    assert first.stopped and fresh is not first
+
+
+def test_a_retired_pool_stops_idle_workers_now_and_busy_ones_when_they_finish():
+    pool = _pool()
+    idle, _ = pool.acquire(None, FakeWorker)
+    busy, _ = pool.acquire(None, FakeWorker)
+    pool.release(idle, reusable=True)
+
+    pool.retire()
+    busy_stopped_while_running = busy.stopped
+    pool.release(busy, reusable=True)
+
+    assert idle.stopped
+    assert not busy_stopped_while_running
+    assert busy.stopped
+    assert pool.empty
+
+
+def test_a_worker_that_failed_is_not_reused():
+    pool = _pool()
+    worker, _ = pool.acquire(None, FakeWorker)
+
+    pool.release(worker, reusable=False)
+    next_worker, cold = pool.acquire(None, FakeWorker)
+
+    assert worker.stopped
+    assert cold and next_worker is not worker
