@@ -1,7 +1,7 @@
 """Wire handlers for the Glue job-run actions, and the runtime's control routes.
 
 StartJobRun, GetJobRun, GetJobRuns and BatchStopJobRun are answered here; every other Glue action (the job
-definitions among them) is moto's.
+definitions among them) is moto's. Installing also fixes moto's ``glue:startJobRun.sync`` task (sync_task).
 
 Control routes:
 - ``GET /_emulator/glue``: the runtime's settings and every run, with the folder its files are kept in;
@@ -19,6 +19,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from emulator.app import ControlError, EmulatorApp, aws_error, control_json, json_response, target_is
+from emulator.glue_runtime import sync_task
 from emulator.glue_runtime.exceptions import GlueError, InvalidInputException
 from emulator.glue_runtime.models import GlueRuntime, RuntimeConfig
 from emulator.settings import ACCOUNT_ID
@@ -39,6 +40,7 @@ class GlueRuntimeExtension:
             fault_for=lambda job_name: faults.current().fail_glue.get(job_name),
         )
         self.runtime = runtime
+        sync_task.install()
         default_region = app.settings.region
         handlers = {
             "AWSGlue.StartJobRun": self._start_job_run,
