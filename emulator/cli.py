@@ -273,7 +273,7 @@ def _readable(path: Path) -> str:
     with path.open("rb") as handle:
         mail = BytesParser(policy=email_policy.default).parse(handle)
     headers = "\n".join(f"{name}: {mail[name]}" for name in ("From", "To", "Date", "Subject"))
-    return f"{headers}\n\n{mail.get_content()}"
+    return f"{headers}\n\n{mail.get_content().rstrip()}"
 
 
 if __name__ == "__main__":

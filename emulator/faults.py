@@ -1,7 +1,8 @@
 """Fault knobs for tests: make the emulator misbehave the way AWS sometimes does.
 
 Set over the control API (``POST /_emulator/faults``) or the CLI (``emulator fault``):
-- ``dynamodb_unprocessed``: share (0..1) of BatchWriteItem items returned as UnprocessedItems;
+- ``dynamodb_unprocessed``: share (0..1) of BatchWriteItem items returned as UnprocessedItems
+  (applied by ``emulator.dynamodb_faults``, drawing from ``FaultRegistry.random``);
 - ``fail_lambda``: function name → error message, the function raises ``EmulatedFault`` instead of running;
 - ``fail_glue``: job name → error message, the job run FAILS with it instead of running its script.
 Extensions read the current knobs from ``FaultRegistry.current()``.
