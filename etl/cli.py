@@ -11,6 +11,7 @@ from rich.console import Console
 
 from etl import operations as ops
 from etl.follow import follow, iter_history
+from etl.generate_cmd import generate
 from etl.stack import Stack, StackError
 from etl.summary import print_email, run_panel, runs_table
 
@@ -168,3 +169,6 @@ def backfill(
 
 def _in(item: dict, days: list[date]) -> bool:
     return str(item.get("run_date")) in {d.isoformat() for d in days}
+
+
+app.command("generate")(generate)
