@@ -1,9 +1,11 @@
 """Firing scheduled EventBridge rules in a running emulator, through boto3 and the control API."""
 
+import io
 import json
 import subprocess
 import time
 import uuid
+import zipfile
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
@@ -127,6 +129,54 @@ def test_a_topic_target_publishes_the_constant_input_to_its_email_subscribers(em
     with Path(message["path"]).open("rb") as handle:
         mail = BytesParser(policy=policy.default).parse(handle)
     assert mail.get_content().strip() == '"nightly check"'
+
+
+LAMBDA_WRITES_ITS_EVENT = """
+import json
+
+import boto3
+
+
+def handler(event, context):
+    boto3.client("s3").put_object(Bucket=event["bucket"], Key="event.json", Body=json.dumps(event))
+"""
+
+
+def lambda_function(emulator, source: str) -> str:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("app.py", source)
+    name = unique("fn")
+    role = emulator.client("iam").create_role(RoleName=unique("fn-role"), AssumeRolePolicyDocument="{}")
+    emulator.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role["Role"]["Arn"],
+        Handler="app.handler",
+        Code={"ZipFile": archive.getvalue()},
+    )
+    return emulator.client("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+
+
+def test_a_lambda_target_is_invoked_asynchronously_with_the_transformed_input(emulator):
+    bucket = unique("fired")
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    function = lambda_function(emulator, LAMBDA_WRITES_ITS_EVENT)
+    transformer = {
+        "InputPathsMap": {"time": "$.time"},
+        "InputTemplate": f'{{"bucket": "{bucket}", "rule": <aws.events.rule-name>, "time": <time>}}',
+    }
+    rule = scheduled_rule(emulator, [{"Id": "fn", "Arn": function, "InputTransformer": transformer}])
+
+    result = emulator.control.fire(rule, at=FIRED_AT)
+
+    assert result["targets"][0]["status_code"] == 202
+    deadline = time.monotonic() + 30
+    while not s3.list_objects_v2(Bucket=bucket).get("Contents") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    written = json.loads(s3.get_object(Bucket=bucket, Key="event.json")["Body"].read())
+    assert written == {"bucket": bucket, "rule": rule, "time": FIRED_AT}
 
 
 def test_a_target_whose_input_cannot_be_built_fails_alone(emulator):
