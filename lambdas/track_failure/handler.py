@@ -1,0 +1,29 @@
+"""RecordFailure: record the run FAILED with its cause in words, release the lock, answer the notifier."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.config import Config
+from pipeline.run_store import RunStore
+from pipeline.tracking import record_failure
+
+logger = Logger()
+
+
+@cache
+def _store() -> RunStore:
+    # Built on the first invocation and kept while the environment stays warm.
+    return RunStore(boto3.client("dynamodb"), Config.from_env().runs_table)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = record_failure(_store(), event)
+    logger.error("run failed", extra={"error": result["error"], "recorded": result["recorded"]})
+    return result

@@ -1,0 +1,262 @@
+"""The status email: one per run, whatever its outcome, rendered from the run's etl_runs item and its report.
+
+The subject says the outcome, the date and the key counts at a glance (SNS wants ASCII and fewer than 100
+characters); the plain-text body says everything a person needs to decide whether to act, and where to look.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline import layout
+from pipeline.config import Config
+from pipeline.contract import Reason
+from pipeline.report import LoadReport
+from pipeline.run_store import RunStore
+from pipeline.runs import Counts, RunStatus, Stage
+
+SUBJECT_PREFIX = "[nightly-etl]"
+MAX_SUBJECT_CHARS = 99
+TOP_REASONS = 5
+EXAMPLES_PER_REASON = 3
+# Attributes of TrackResult's and RecordFailure's answers that stand in for the item when the table has
+# none for this execution (BeginRun failed on a bad date, or a newer execution took the date).
+_RESULT_ATTRIBUTES = (
+    "status",
+    "counts",
+    "identity_ok",
+    "error",
+    "report_key",
+    "retry_backlog",
+    "retry_backlog_messages",
+    "quarantine_total",
+    "quarantine_key",
+)
+_HEADLINES: dict[str, str] = {
+    RunStatus.SUCCEEDED: "Every record was loaded.",
+    RunStatus.SUCCEEDED_WITH_ERRORS: (
+        "The run finished, but not every record was loaded: see the rejection reasons and the retry queue below."
+    ),
+    RunStatus.NO_DATA: "Nothing was loaded: the day had no rows to extract and no records were waiting for retry.",
+    RunStatus.RUNNING: "The run is still in progress.",
+}
+_OUTCOMES = (
+    ("extracted", "extracted"),
+    ("retried_in", "retried in"),
+    ("loaded", "loaded"),
+    ("rejected", "rejected"),
+    ("queued_for_retry", "queued for retry"),
+    ("quarantined", "quarantined"),
+    ("duplicates_dropped", "duplicates dropped"),
+)
+
+
+@dataclass(frozen=True)
+class Notification:
+    subject: str
+    body: str
+
+
+def render(item: dict[str, Any], report: LoadReport | None, bucket: str) -> Notification:
+    return Notification(render_subject(item), render_body(item, report, bucket))
+
+
+def render_subject(item: dict[str, Any]) -> str:
+    status = str(item.get("status", "UNKNOWN"))
+    run_date = item.get("run_date") or "unknown date"
+    if status == RunStatus.FAILED:
+        error = item.get("error") or {}
+        text = f"{SUBJECT_PREFIX} FAILED {run_date} at {error.get('state', '?')}: {error.get('error', '?')}"
+    elif status == RunStatus.NO_DATA:
+        text = f"{SUBJECT_PREFIX} NO_DATA {run_date}: nothing to load"
+    else:
+        counts = Counts.from_dict(item.get("counts") or {})
+        text = (
+            f"{SUBJECT_PREFIX} {status} {run_date}: {counts.loaded} loaded, {counts.rejected} rejected, "
+            f"{counts.queued_for_retry} retrying"
+        )
+        if counts.quarantined:
+            text += f", {counts.quarantined} quarantined"
+    return _subject_safe(text)
+
+
+def render_body(item: dict[str, Any], report: LoadReport | None, bucket: str) -> str:
+    status = str(item.get("status", "UNKNOWN"))
+    run_date = item.get("run_date") or "unknown date"
+    error = item.get("error") or {}
+    lines = [f"Nightly ETL {status} for {run_date}"]
+    if status == RunStatus.FAILED:
+        lines.append(f"The run stopped at {error.get('state', 'an unknown state')}.")
+    else:
+        lines.append(_HEADLINES.get(status, ""))
+    lines += [
+        "",
+        f"Run date:   {run_date}",
+        f"Run id:     {item.get('run_id') or '-'}",
+        f"Execution:  {item.get('execution_arn') or '-'}",
+        f"Started:    {item.get('started_at') or '-'}",
+        f"Finished:   {item.get('finished_at') or '-'}",
+        f"Duration:   {_duration(item.get('started_at'), item.get('finished_at'))}",
+    ]
+    if status == RunStatus.FAILED:
+        lines += ["", "What went wrong:", f"  {error.get('message', 'no cause was recorded')}"]
+        lines.append(f"  The lock on {run_date} is released: once the cause is fixed, run the date again.")
+    lines += _stages_section(item.get("stages") or {})
+    lines += _records_section(item)
+    lines += _reasons_section(item)
+    lines += _failures_section(report)
+    lines += _locations_section(item, report, bucket)
+    return "\n".join(lines) + "\n"
+
+
+def _stages_section(stages: dict[str, Any]) -> list[str]:
+    if not stages:
+        return []
+    known = [s.value for s in Stage]
+    lines = ["", "Stages:"]
+    for name in sorted(stages, key=lambda n: known.index(n) if n in known else len(known)):
+        stage = stages[name] or {}
+        took = _duration(stage.get("started_at"), stage.get("finished_at"))
+        lines.append(f"  {name:<12} {stage.get('status', '?'):<10} {took if took != '-' else ''}".rstrip())
+    return lines
+
+
+def _records_section(item: dict[str, Any]) -> list[str]:
+    if "counts" not in item:
+        return ["", "Records: not counted (the run stopped before its records were accounted for)."]
+    counts = Counts.from_dict(item["counts"])
+    lines = ["", "Records:"]
+    lines += [f"  {label:<19} {getattr(counts, name):>8}" for name, label in _OUTCOMES]
+    verdict = "holds" if counts.balanced else "BROKEN"
+    lines.append(
+        f"Identity: extracted {counts.extracted} + retried in {counts.retried_in} = {counts.received} received; "
+        f"loaded {counts.loaded} + rejected {counts.rejected} + queued for retry {counts.queued_for_retry} "
+        f"+ quarantined {counts.quarantined} + duplicates dropped {counts.duplicates_dropped} = "
+        f"{counts.accounted} accounted for ({verdict})"
+    )
+    backlog = int(item.get("retry_backlog", 0))
+    messages = int(item.get("retry_backlog_messages", 0))
+    lines += [
+        "",
+        f"Retry queue: {_plural(backlog, 'record')} waiting for the next run "
+        f"({_plural(messages, 'message')} in the queue)",
+        f"Quarantine:  {_plural(counts.quarantined, 'record')} this run, "
+        f"{_plural(int(item.get('quarantine_total', 0)), 'record')} in total",
+    ]
+    return lines
+
+
+def _reasons_section(item: dict[str, Any]) -> list[str]:
+    reasons = item.get("rejection_reasons") or {}
+    if not reasons:
+        return []
+    examples = item.get("examples") or {}
+    ranked = sorted(reasons.items(), key=lambda kv: (-int(kv[1]), kv[0]))
+    lines = ["", "Top rejection reasons:"]
+    for reason, count in ranked[:TOP_REASONS]:
+        description = Reason(reason).description if reason in Reason._value2member_map_ else "unknown reason"
+        lines.append(f"  {int(count):>6}  {reason}: {description}")
+        shown = (examples.get(reason) or [])[:EXAMPLES_PER_REASON]
+        if shown:
+            lines.append(f"          e.g. {'; '.join(shown)}")
+    if len(ranked) > TOP_REASONS:
+        rest = sum(int(c) for _, c in ranked[TOP_REASONS:])
+        lines.append(f"  {rest:>6}  in {len(ranked) - TOP_REASONS} other reason(s)")
+    return lines
+
+
+def _failures_section(report: LoadReport | None) -> list[str]:
+    if not report or not report.failure_errors:
+        return []
+    lines = ["", "Failed writes (queued for retry or quarantined):"]
+    for error, summary in sorted(report.failure_errors.items(), key=lambda kv: (-kv[1].count, kv[0])):
+        lines.append(f"  {summary.count:>6}  {error}")
+        if summary.examples:
+            lines.append(f"          e.g. {'; '.join(summary.examples[:EXAMPLES_PER_REASON])}")
+    return lines
+
+
+def _locations_section(item: dict[str, Any], report: LoadReport | None, bucket: str) -> list[str]:
+    run_id = item.get("run_id")
+    if not run_id or "report_key" not in item:
+        return []
+    counts = Counts.from_dict(item.get("counts") or {})
+    lines = ["", "Where to look:", f"  Load report:       s3://{bucket}/{item['report_key']}"]
+    if report and report.job_run_id:
+        lines.append(f"  Glue job run:      {report.job_run_id}")
+    if counts.rejected:
+        lines.append(f"  Rejected records:  s3://{bucket}/{layout.rejected_prefix(run_id)}")
+    if counts.queued_for_retry or counts.quarantined:
+        lines.append(f"  Failed records:    s3://{bucket}/{layout.failed_prefix(run_id)}")
+    if item.get("quarantine_key"):
+        lines.append(f"  Quarantined:       s3://{bucket}/{item['quarantine_key']}")
+    return lines
+
+
+def _duration(start: Any, end: Any) -> str:
+    try:
+        seconds = (_timestamp(end) - _timestamp(start)).total_seconds()
+    except (TypeError, ValueError):
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _timestamp(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _subject_safe(text: str) -> str:
+    # SNS refuses subjects with non-ASCII or control characters, or of 100 characters and more.
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    single_line = re.sub(r"[\x00-\x1f\x7f]+", " ", ascii_text).strip()
+    return (
+        single_line if len(single_line) <= MAX_SUBJECT_CHARS else single_line[: MAX_SUBJECT_CHARS - 3] + "..."
+    )
+
+
+def run_item(store: RunStore, event: dict[str, Any]) -> dict[str, Any]:
+    """The run's item, read fresh; built from the event when the table has none for this execution."""
+    run = event.get("run") or {}
+    result = event.get("result") or {}
+    item = store.get(run["run_date"]) if run.get("run_date") and run.get("run_id") else None
+    if item and item.get("execution_arn") == run.get("execution_arn"):
+        return item
+    return {**run, **{k: result[k] for k in _RESULT_ATTRIBUTES if k in result}}
+
+
+def read_report(s3: Any, bucket: str, item: dict[str, Any]) -> LoadReport | None:
+    key = item.get("report_key")
+    if not key:
+        return None
+    try:
+        return LoadReport.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as error:
+        # The email still goes out without the report's details: the item holds the counts.
+        if error.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+            return None
+        raise
+
+
+def notify(config: Config, store: RunStore, s3: Any, sns: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """Publish the run's status email. ``event`` is ``{"run": Run, "result": TrackResult's or
+    RecordFailure's answer}``."""
+    item = run_item(store, event)
+    message = render(item, read_report(s3, config.staging_bucket, item), config.staging_bucket)
+    response = sns.publish(TopicArn=config.status_topic_arn, Subject=message.subject, Message=message.body)
+    return {"status": item.get("status"), "subject": message.subject, "message_id": response["MessageId"]}
