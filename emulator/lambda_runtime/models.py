@@ -177,11 +177,11 @@ class FunctionRef:
         """The function's current configuration from moto's Lambda backend."""
         from moto.core.exceptions import JsonRESTError
 
+        backend = lambda_backend(self.account, self.region)
         try:
-            fn = lambda_backend(self.account, self.region).get_function(self.name, self.qualifier)
+            fn = backend.get_function(self.name, self.qualifier)
         except JsonRESTError as exc:
             raise BackendError(exc.error_type, exc.message, exc.code) from None
-        backend = lambda_backend(self.account, self.region)
         layers = [backend.layers_versions_by_arn(layer["Arn"]) for layer in fn.layers]
         # Reserved concurrency belongs to the function, which moto keeps on $LATEST only.
         reserved = backend.get_function(fn.function_name, None).reserved_concurrency
@@ -788,6 +788,9 @@ class LambdaService:
         with self._lock:
             pools = list(self._pools.values())
         return {"pools": [pool.describe() for pool in pools]}
+
+    def worker_count(self) -> int:
+        return sum(len(pool["busy"]) + len(pool["idle"]) for pool in self.describe()["pools"])
 
     def shutdown(self) -> None:
         self._stopping.set()

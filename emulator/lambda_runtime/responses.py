@@ -45,6 +45,7 @@ class LambdaRuntimeExtension:
         app.intercept("lambda.invoke", _matches(INVOKE_PATH), self._invoke)
         app.intercept("lambda.invoke_async", _matches(INVOKE_ASYNC_PATH), self._invoke_async)
         app.route("GET", "lambda", lambda _request: control_json(self._service.describe()))
+        app.status_providers.append(lambda: {"lambda_workers": self._service.worker_count()})
 
     def shutdown(self) -> None:
         if self.service is not None:

@@ -707,3 +707,14 @@ def test_a_worker_that_failed_is_not_reused():
 
     assert worker.stopped
     assert cold and next_worker is not worker
+
+
+def test_the_control_api_lists_the_warm_environments(emulator, deploy):
+    name = deploy({"app.py": STATE_HANDLER})
+
+    _, result = invoke(emulator, name)
+
+    pools = [pool for pool in emulator.control.get("lambda")["pools"] if pool["function"] == name]
+    assert [(w["pid"], w["invocations"]) for w in pools[0]["idle"]] == [(result["pid"], 1)]
+    assert pools[0]["busy"] == []
+    assert emulator.control.status()["lambda_workers"] >= 1
