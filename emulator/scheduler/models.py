@@ -133,6 +133,8 @@ class RuleFirer:
             raise RuleNotFireable(f"rule {name} has no targets; add one with PutTargets")
         event = scheduled_event(rule.arn, rule.account_id, rule.region_name, moment or datetime.now(UTC))
         results = [self._deliver(rule, target, event) for target in targets]
+        failed = sum(1 for result in results if "error" in result)
+        log.info("fired rule %s as of %s: %d target(s), %d failed", name, event["time"], len(results), failed)
         return {
             "rule": rule.name,
             "rule_arn": rule.arn,
@@ -140,7 +142,7 @@ class RuleFirer:
             "time": event["time"],
             "event": event,
             "targets": results,
-            "failed": sum(1 for result in results if "error" in result),
+            "failed": failed,
         }
 
     def _deliver(self, rule: Any, target: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
