@@ -278,7 +278,10 @@ class GlueRuntime:
             script, python_path = self._fetch_code(run, job)
             returncode, timed_out = self._run_script(run, script, python_path, timeout_unit_seconds)
         except RunFailure as failure:
-            self._finish(run, "FAILED", str(failure))
+            if run.stop_requested:
+                self._finish(run, "STOPPED", None)
+            else:
+                self._finish(run, "FAILED", str(failure))
             return
         except Exception as exc:  # a runtime bug must end the run, not leave it RUNNING forever
             log.exception("glue run %s of %s", run.id, run.job_name)
@@ -330,7 +333,7 @@ class GlueRuntime:
             body = self._client("s3", run.region).get_object(Bucket=parsed.netloc, Key=key)["Body"].read()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code in {"NoSuchKey", "NoSuchBucket", "404", "403", "AccessDenied"}:
+            if code in {"NoSuchKey", "NoSuchBucket", "404"}:
                 raise RunFailure(
                     f"The job's {what} {url} was not found in S3 ({code}): upload it before starting the job"
                 ) from None
@@ -390,10 +393,8 @@ class GlueRuntime:
     def _finish(self, run: JobRun, state: str, error: str | None, stderr: str | None = None) -> None:
         # Logs first: once the state is terminal, a reader may look for them.
         stdout = _read(run.work_dir / "stdout.log") or ""
-        error_log = stderr if stderr is not None else ""
-        if error and stderr is None:
-            error_log = error
-        self._publish_logs(run, stdout, error_log)
+        # A run that never started its script has only the reason it did not.
+        self._publish_logs(run, stdout, stderr if stderr is not None else error or "")
         with self._lock:
             run.completed_on = time.time()
             run.error_message = error

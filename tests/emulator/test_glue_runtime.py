@@ -194,7 +194,15 @@ def test_a_failing_script_fails_the_task_so_a_catch_routes_to_the_fallback(emula
                 "Next": "Loaded",
             },
             "Loaded": {"Type": "Succeed"},
-            "LoadFailed": {"Type": "Pass", "Parameters": {"error.$": "$.error.Error"}, "End": True},
+            "LoadFailed": {
+                "Type": "Pass",
+                "Parameters": {
+                    "run_date.$": "$.run_date",
+                    "error.$": "$.error.Error",
+                    "cause.$": "$.error.Cause",
+                },
+                "End": True,
+            },
         },
     }
 
@@ -202,10 +210,14 @@ def test_a_failing_script_fails_the_task_so_a_catch_routes_to_the_fallback(emula
 
     assert execution["status"] == "SUCCEEDED"
     assert execution["path"] == ["Load", "LoadFailed"]
-    assert json.loads(execution["output"]) == {"error": "States.TaskFailed"}
-    [run] = emulator.client("glue").get_job_runs(JobName=job)["JobRuns"]
+    output = json.loads(execution["output"])
+    assert (output["run_date"], output["error"]) == ("2026-11-23", "States.TaskFailed")
+    # The cause is the failed JobRun, as GetJobRun reports it.
+    cause = json.loads(output["cause"])
+    assert (cause["JobName"], cause["JobRunState"]) == (job, "FAILED")
+    run = emulator.client("glue").get_job_run(JobName=job, RunId=cause["Id"])["JobRun"]
     assert run["JobRunState"] == "FAILED"
-    assert run["ErrorMessage"] == "ValueError: boom: row 5 has no order_id"
+    assert run["ErrorMessage"] == cause["ErrorMessage"] == "ValueError: boom: row 5 has no order_id"
 
 
 def test_the_script_gets_default_arguments_overridden_by_the_run_and_its_identity(emulator, bucket):
