@@ -35,8 +35,17 @@ class Origin:
         run = self.first_failed_run or ""
         return (_KIND_RANK[self.kind], run, self.file_index, self.line)
 
+    def version_label(self) -> str:
+        """The version as stored with a loaded item, e.g. ``file/-/0/17`` or ``retry/2026-11-21-ab12/0/5``."""
+        _, run, file_index, line = self.version()
+        return f"{self.kind}/{run or '-'}/{file_index}/{line}"
+
     def describe(self) -> str:
         return f"row {self.line} of {self.source}" if self.kind == "file" else f"retry from {self.source}"
+
+
+class StagingError(Exception):
+    """The staged data of a run is missing or inconsistent (no manifest, a lost chunk): the load stops."""
 
 
 @dataclass(frozen=True)

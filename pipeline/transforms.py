@@ -1,0 +1,283 @@
+"""The load's Spark transforms: staged records in; deduplicated, validated and loaded records out.
+
+Each step is a function of a DataFrame (``f(spark, df, ...) -> df``) that the Glue entry wires to its sources
+and sinks and the tests call on a local session. The record rules are not Spark expressions: every row goes
+through ``pipeline.contract`` in the executors, so the job accepts and rejects exactly what the contract
+says. I/O comes in as arguments (a function that fetches a chunk, a factory that opens a sink), so the same
+transforms run against S3 and DynamoDB in the job and against fakes in tests.
+
+The partitioning follows the data: one partition per staged chunk when reading, then
+``spark.sql.shuffle.partitions`` partitions by record key for the deduplication, kept through validation
+and loading (no other shuffle). Partition numbers name the rejected/failed part files, so a re-run of the
+same run writes the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+from pyspark.sql import DataFrame, Row, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    DecimalType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from pipeline import layout
+from pipeline.contract import Order, Product, Reason, Rejection, enrich, order_key, parse_order
+from pipeline.dynamo_writer import Item
+from pipeline.report import LoadReport, ReasonSummary
+from pipeline.staging import Chunk, StagedRecord, StagingError, decode_lines, encode_lines
+
+# A staged record: its key (empty when the row has no order_id), its version (Origin.version(), newest is
+# greatest), its position in the staging (chunk << 32 | line: unique and stable) and its JSON line.
+STAGED_SCHEMA = StructType(
+    [
+        StructField("key", StringType(), False),
+        StructField(
+            "version",
+            StructType(
+                [
+                    StructField("rank", IntegerType(), False),
+                    StructField("run", StringType(), False),
+                    StructField("file_index", IntegerType(), False),
+                    StructField("line", LongType(), False),
+                ]
+            ),
+            False,
+        ),
+        StructField("position", LongType(), False),
+        StructField("record", StringType(), False),
+    ]
+)
+
+# The newest version of each key, and how many older versions of it were dropped.
+DEDUPLICATED_SCHEMA = StructType(
+    [
+        StructField("key", StringType(), False),
+        StructField("record", StringType(), False),
+        StructField("duplicates", IntegerType(), False),
+    ]
+)
+
+# A validated record: rejected (reason, field, detail) or ready to load (the item, in DynamoDB's
+# attribute-value JSON, and the figures the run's aggregates are made of).
+OUTCOME_SCHEMA = StructType(
+    [
+        *DEDUPLICATED_SCHEMA.fields,
+        StructField("reason", StringType(), True),
+        StructField("field", StringType(), True),
+        StructField("detail", StringType(), True),
+        StructField("item", StringType(), True),
+        StructField("category", StringType(), True),
+        StructField("currency", StringType(), True),
+        StructField("quantity", IntegerType(), True),
+        StructField("amount", DecimalType(12, 2), True),
+    ]
+)
+
+_SERIALIZER = TypeSerializer()
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """The bookkeeping every loaded item carries."""
+
+    run_id: str
+    run_date: str
+    loaded_at: str  # ISO 8601 UTC, one instant for the whole run
+
+
+@dataclass(frozen=True)
+class Sink:
+    """Where one partition's outcomes go: items to ``writer`` (a BatchWriter), part files to ``put``."""
+
+    writer: Any  # BatchWriter[Row]: write((tag, item), ...) -> (tag, error | None), ...
+    put: Callable[[str, bytes], None]  # (S3 key, body)
+
+
+def read_staged(spark: SparkSession, chunks: Sequence[Chunk], fetch: Callable[[str], bytes]) -> DataFrame:
+    """The staged records of ``chunks``, read in the executors: one partition per chunk.
+
+    ``fetch(key)`` returns a chunk's bytes; it is shipped to the executors, so it must be picklable and
+    make its own clients. A chunk holding another number of records than the manifest lists stops the
+    load: records would otherwise be lost without a trace.
+    """
+    listed = [(index, chunk.key, chunk.records) for index, chunk in enumerate(chunks)]
+    rows = spark.sparkContext.parallelize(listed, max(1, len(listed))).flatMap(
+        lambda entry: _chunk_rows(*entry, fetch)
+    )
+    return spark.createDataFrame(rows, STAGED_SCHEMA, verifySchema=False)
+
+
+def deduplicate(staged: DataFrame) -> DataFrame:
+    """Keep the newest version of each key (DEDUPLICATED_SCHEMA), counting the others in ``duplicates``.
+
+    Rows without a key are never merged: each is its own group and is rejected on its own. Versions
+    that tie (the same record staged twice) are decided by position, so the outcome is deterministic.
+    """
+    group = [F.col("key"), F.when(F.col("key") == "", F.col("position"))]
+    newest_first = Window.partitionBy(*group).orderBy(F.col("version").desc(), F.col("position").desc())
+    whole_group = newest_first.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    ranked = staged.select(
+        "key",
+        "record",
+        F.row_number().over(newest_first).alias("newness"),
+        F.count(F.lit(1)).over(whole_group).alias("versions"),
+    )
+    return ranked.where(F.col("newness") == 1).select(
+        "key", "record", (F.col("versions") - 1).cast(IntegerType()).alias("duplicates")
+    )
+
+
+def validate(
+    spark: SparkSession, records: DataFrame, catalog: Mapping[str, Product], context: LoadContext
+) -> DataFrame:
+    """Parse every record with the contract and join it with the catalog (OUTCOME_SCHEMA).
+
+    The catalog is small: it is broadcast once to the executors. Partitioning is kept.
+    """
+    products = spark.sparkContext.broadcast(dict(catalog))
+
+    def outcomes(rows: Iterable[Row]) -> Iterator[tuple[Any, ...]]:
+        known = products.value
+        for row in rows:
+            yield _outcome(row, known, context)
+
+    return spark.createDataFrame(records.rdd.mapPartitions(outcomes), OUTCOME_SCHEMA, verifySchema=False)
+
+
+def load(
+    outcomes: DataFrame, open_sink: Callable[[], Sink], rejected_prefix: str, failed_prefix: str
+) -> LoadReport:
+    """Write every partition's items and part files; the report of the whole load (without run ids).
+
+    ``open_sink`` runs in the executors, once per non-empty partition: it makes the clients that the
+    partition then reuses for all its requests.
+    """
+
+    def load_one(index: int, rows: Iterator[Row]) -> Iterator[LoadReport]:
+        first = next(rows, None)
+        if first is None:
+            yield LoadReport(run_id="", run_date="")
+            return
+        yield load_partition(index, chain([first], rows), open_sink(), rejected_prefix, failed_prefix)
+
+    total = LoadReport(run_id="", run_date="")
+    for share in outcomes.rdd.mapPartitionsWithIndex(load_one).collect():
+        total.merge(share)
+    return total
+
+
+def load_partition(
+    index: int, rows: Iterable[Row], sink: Sink, rejected_prefix: str, failed_prefix: str
+) -> LoadReport:
+    """Load one partition: valid items to the table, rejected and failed records to their part files."""
+    report = LoadReport(run_id="", run_date="")
+    rejected: list[str] = []
+    failed: list[str] = []
+
+    def to_write() -> Iterator[tuple[Row, Item]]:
+        for row in rows:
+            report.staged += 1 + row.duplicates
+            report.duplicates_dropped += row.duplicates
+            if row.reason is None:
+                yield row, json.loads(row.item)
+                continue
+            record = StagedRecord.from_json(row.record)
+            report.rejected += 1
+            report.rejection_reasons.setdefault(row.reason, ReasonSummary()).add(example(record))
+            rejected.append(_with(row.record, reason=row.reason, field=row.field, detail=row.detail))
+
+    for row, error in sink.writer.write(to_write()):
+        if error is None:
+            report.loaded += 1
+            report.aggregates.add(row.category, row.currency, row.quantity, row.amount)
+            continue
+        report.failed += 1
+        report.failure_errors.setdefault(error, ReasonSummary()).add(
+            example(StagedRecord.from_json(row.record))
+        )
+        failed.append(_with(row.record, error=error))
+
+    if rejected:
+        key = layout.partition_key(rejected_prefix, index)
+        sink.put(key, encode_lines(rejected))
+        report.rejected_keys.append(key)
+    if failed:
+        key = layout.partition_key(failed_prefix, index)
+        sink.put(key, encode_lines(failed))
+        report.failed_keys.append(key)
+    return report
+
+
+def example(record: StagedRecord) -> str:
+    """How a report names a record for a person to find it: ``A-17 (row 5 of s3://…/orders.csv)``."""
+    return f"{order_key(record.raw) or '(empty)'} ({record.origin.describe()})"
+
+
+def catalog_by_id(products: Iterable[Product]) -> dict[str, Product]:
+    return {product.product_id: product for product in products}
+
+
+def _chunk_rows(index: int, key: str, declared: int, fetch: Callable[[str], bytes]) -> Iterator[tuple]:
+    count = 0
+    for count, line in enumerate(decode_lines(fetch(key)), start=1):
+        record = StagedRecord.from_json(line)
+        yield (order_key(record.raw), record.origin.version(), index << 32 | count, line.rstrip("\n"))
+    if count != declared:
+        raise StagingError(
+            f"staging chunk {key} holds {count} records but the manifest lists {declared}: "
+            "the staging is incomplete; re-run the extract for this run"
+        )
+
+
+def _outcome(row: Row, catalog: Mapping[str, Product], context: LoadContext) -> tuple[Any, ...]:
+    record = StagedRecord.from_json(row.record)
+    parsed = parse_order(record.raw)
+    if isinstance(parsed, Order):
+        product = catalog.get(parsed.product_id)
+        if product is not None:
+            item = enrich(parsed, product) | {
+                "run_date": context.run_date,
+                "run_id": context.run_id,
+                "loaded_at": context.loaded_at,
+                "version": record.origin.version_label(),
+                "source": record.origin.describe(),
+            }
+            serialized = {name: _SERIALIZER.serialize(value) for name, value in item.items()}
+            return (
+                row.key,
+                row.record,
+                row.duplicates,
+                None,
+                None,
+                None,
+                json.dumps(serialized, ensure_ascii=False, separators=(",", ":")),
+                product.category,
+                parsed.currency,
+                parsed.quantity,
+                parsed.amount,
+            )
+        parsed = Rejection(
+            Reason.UNKNOWN_PRODUCT, "product_id", f"{parsed.product_id!r} is not in the product catalog"
+        )
+    return (row.key, row.record, row.duplicates, parsed.reason.value, parsed.field, parsed.detail) + (
+        None,
+    ) * 5
+
+
+def _with(record_json: str, **fields: str) -> str:
+    """A staged record's JSON line with more fields: readable again with StagedRecord.from_json."""
+    data = json.loads(record_json)
+    data.update(fields)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
