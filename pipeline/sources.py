@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.contract import CATALOG_COLUMNS, HeaderError, Product, check_header, parse_product
 
-BLOCK_SIZE = 1024 * 1024
+BLOCK_SIZE = 256 * 1024
 # A "line" this long without a newline is a binary or broken file; stop before it fills the memory.
 MAX_LINE_CHARS = 8 * 1024 * 1024
 EXTRA_KEY = "_extra"
@@ -176,17 +176,17 @@ class CsvStream:
         """Text lines split only at '\\n' (csv treats the end of each string as the end of a line)."""
         pending = ""
         for text in self._text():
-            pending += text
-            if "\n" not in text:
-                if len(pending) > MAX_LINE_CHARS:
-                    raise NotCsvError(
-                        f"{self.uri} is not a CSV file: more than {MAX_LINE_CHARS} characters without "
-                        f"a line break: {_FIX}"
-                    )
-                continue
-            *complete, pending = pending.split("\n")
-            for line in complete:
-                yield line + "\n"
+            text = pending + text
+            start = 0
+            while (end := text.find("\n", start)) >= 0:
+                yield text[start : end + 1]
+                start = end + 1
+            pending = text[start:]
+            if len(pending) > MAX_LINE_CHARS:
+                raise NotCsvError(
+                    f"{self.uri} is not a CSV file: more than {MAX_LINE_CHARS} characters without "
+                    f"a line break: {_FIX}"
+                )
         if pending:
             yield pending
 
