@@ -622,8 +622,13 @@ def test_a_state_machine_retries_transient_errors_and_catches_invalid_orders_by_
         if e["type"] == "LambdaFunctionScheduled"
     ]
     assert "o-3" in rescheduled
+    assert json.loads(events[transient]["lambdaFunctionFailedEventDetails"]["cause"])["errorMessage"] == (
+        "store unavailable for o-3"
+    )
     scheduled = [e for e in events if e["type"] == "LambdaFunctionScheduled"]
     assert len(scheduled) == len(orders) + 1
+    attempts = dynamodb.get_item(TableName=attempts_table, Key={"order_id": {"S": "o-3"}})["Item"]
+    assert attempts["attempts"] == {"N": "2"}
 
 
 class FakeWorker:
