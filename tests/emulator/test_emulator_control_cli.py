@@ -7,7 +7,7 @@ import sys
 import uuid
 
 import pytest
-from conftest import ROOT, _free_port
+from tests.conftest import ROOT, _free_port
 
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 ROLE = "arn:aws:iam::123456789012:role/events"

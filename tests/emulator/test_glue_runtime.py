@@ -18,7 +18,7 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
-from conftest import start_emulator
+from tests.conftest import start_emulator
 
 from emulator.glue_runtime import process
 

@@ -12,7 +12,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from conftest import start_emulator
+from tests.conftest import start_emulator
 
 ROLE = "arn:aws:iam::123456789012:role/events"
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
