@@ -134,12 +134,11 @@ def _records_section(item: dict[str, Any]) -> list[str]:
     lines = ["", "Records:"]
     lines += [f"  {label:<19} {getattr(counts, name):>8}" for name, label in _OUTCOMES]
     verdict = "holds" if counts.balanced else "BROKEN"
-    lines.append(
-        f"Identity: extracted {counts.extracted} + retried in {counts.retried_in} = {counts.received} received; "
-        f"loaded {counts.loaded} + rejected {counts.rejected} + queued for retry {counts.queued_for_retry} "
-        f"+ quarantined {counts.quarantined} + duplicates dropped {counts.duplicates_dropped} = "
-        f"{counts.accounted} accounted for ({verdict})"
-    )
+    lines += [
+        f"Identity ({verdict}): extracted + retried in = {counts.extracted} + {counts.retried_in} = {counts.received}",
+        f"  loaded + rejected + queued + quarantined + duplicates = {counts.loaded} + {counts.rejected} + "
+        f"{counts.queued_for_retry} + {counts.quarantined} + {counts.duplicates_dropped} = {counts.accounted}",
+    ]
     backlog = int(item.get("retry_backlog", 0))
     messages = int(item.get("retry_backlog_messages", 0))
     lines += [

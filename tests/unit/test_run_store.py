@@ -1,0 +1,140 @@
+"""The etl_runs table and its run lock, against DynamoDB in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import layout
+from pipeline.run_store import Run, RunLockLostError
+from pipeline.runs import RunLockedError, RunStatus, parse_run_date
+
+RUN_DATE = "2026-11-22"
+EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:nightly-etl:daily-2026-11-22"
+STARTED_AT = "2026-11-22T06:00:00.000Z"
+OTHER_ARN = "arn:aws:states:us-east-1:123456789012:execution:nightly-etl:manual-rerun"
+BEGUN = {
+    "BeginRun": {"status": "SUCCEEDED", "started_at": STARTED_AT, "finished_at": "2026-11-22T06:00:01.250Z"}
+}
+
+
+def a_run(arn: str = EXECUTION_ARN, force: bool = False, started_at: str = STARTED_AT) -> Run:
+    return Run(layout.run_id_for(parse_run_date(RUN_DATE), arn), RUN_DATE, arn, started_at, force)
+
+
+def test_claiming_a_new_date_creates_a_running_item_that_holds_the_lock(aws):
+    run = a_run()
+    item = aws.store.claim(run, BEGUN)
+
+    assert item == aws.store.get(RUN_DATE)
+    assert item == {
+        "run_date": RUN_DATE,
+        "run_id": run.run_id,
+        "execution_arn": EXECUTION_ARN,
+        "status": "RUNNING",
+        "lock": EXECUTION_ARN,
+        "force": False,
+        "attempts": 1,
+        "started_at": STARTED_AT,
+        "stages": BEGUN,
+    }
+
+
+def test_a_second_claim_while_running_is_refused_and_changes_nothing(aws):
+    aws.store.claim(a_run(), BEGUN)
+    before = aws.store.get(RUN_DATE)
+
+    with pytest.raises(RunLockedError) as refused:
+        aws.store.claim(a_run(OTHER_ARN, started_at="2026-11-22T07:00:00.000Z"), {})
+
+    assert str(refused.value) == (
+        f"run for {RUN_DATE} is already RUNNING in execution {EXECUTION_ARN}; started at {STARTED_AT}; "
+        "wait for it or re-run with --force once it has stopped"
+    )
+    assert aws.store.get(RUN_DATE) == before
+
+
+def test_a_retried_claim_by_the_holding_execution_returns_its_item_unchanged(aws):
+    first = aws.store.claim(a_run(), BEGUN)
+
+    again = aws.store.claim(a_run(), {"BeginRun": {"status": "SUCCEEDED"}})
+
+    assert again == first == aws.store.get(RUN_DATE)
+    assert again["attempts"] == 1
+
+
+@pytest.mark.parametrize("status", [RunStatus.SUCCEEDED, RunStatus.FAILED])
+def test_a_date_whose_run_has_stopped_can_be_claimed_again(aws, status):
+    first = a_run()
+    aws.store.claim(first, BEGUN)
+    if status is RunStatus.FAILED:
+        aws.store.fail(first, {"error": {"state": "Extract"}}, "2026-11-22T06:01:00.000Z")
+    else:
+        aws.store.finish(first, status, {"counts": {"loaded": 3}}, "2026-11-22T06:01:00.000Z")
+
+    second = a_run(OTHER_ARN, started_at="2026-11-22T07:00:00.000Z")
+    item = aws.store.claim(second, {})
+
+    assert (item["status"], item["lock"], item["run_id"], item["attempts"]) == (
+        "RUNNING",
+        OTHER_ARN,
+        second.run_id,
+        2,
+    )
+    # The earlier execution's outcome does not leak into the new run.
+    assert {"counts", "error", "finished_at"}.isdisjoint(item)
+
+
+def test_force_takes_a_running_date_and_the_older_execution_can_no_longer_write_it(aws):
+    old = a_run()
+    aws.store.claim(old, BEGUN)
+
+    forced = aws.store.claim(a_run(OTHER_ARN, force=True), {})
+    assert (forced["lock"], forced["force"], forced["attempts"]) == (OTHER_ARN, True, 2)
+
+    with pytest.raises(RunLockLostError, match=f"now belongs to execution {OTHER_ARN} \\(RUNNING\\)"):
+        aws.store.finish(old, RunStatus.SUCCEEDED, {"counts": {"loaded": 1}}, "2026-11-22T06:05:00.000Z")
+    assert aws.store.fail(old, {"error": {"state": "Load"}}, "2026-11-22T06:05:00.000Z") is None
+    assert aws.store.get(RUN_DATE) == forced
+
+
+def test_finish_releases_the_lock_and_a_repeat_writes_the_same_item(aws):
+    run = a_run()
+    aws.store.claim(run, BEGUN)
+
+    first = aws.store.finish(run, RunStatus.SUCCEEDED, {"retry_backlog": 0}, "2026-11-22T06:03:00.000Z")
+    again = aws.store.finish(run, RunStatus.SUCCEEDED, {"retry_backlog": 0}, "2026-11-22T06:09:00.000Z")
+
+    assert "lock" not in first
+    assert first["finished_at"] == "2026-11-22T06:03:00.000Z"
+    assert again == first
+
+
+def test_fail_records_the_error_and_releases_the_lock(aws):
+    run = a_run()
+    aws.store.claim(run, BEGUN)
+    error = {
+        "state": "Extract",
+        "error": "HeaderError",
+        "cause": "{}",
+        "message": "Extract failed: HeaderError: x",
+    }
+
+    item = aws.store.fail(run, {"error": error}, "2026-11-22T06:02:00.000Z")
+
+    assert item["status"] == "FAILED"
+    assert item["error"] == error
+    assert item["finished_at"] == "2026-11-22T06:02:00.000Z"
+    assert "lock" not in item
+    assert item["attempts"] == 1
+
+
+def test_quarantine_total_before_is_that_of_the_latest_earlier_date_that_recorded_one(aws):
+    for run_date, total in (("2026-11-19", 2), ("2026-11-20", 5), ("2026-11-23", 9)):
+        aws.dynamodb.put_item(
+            TableName=aws.config.runs_table,
+            Item={"run_date": {"S": run_date}, "quarantine_total": {"N": str(total)}},
+        )
+    aws.dynamodb.put_item(TableName=aws.config.runs_table, Item={"run_date": {"S": "2026-11-21"}})
+
+    assert aws.store.quarantine_total_before(RUN_DATE) == 5
+    assert aws.store.quarantine_total_before("2026-11-19") == 0
