@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from pyspark import cloudpickle
-from staged_runs import CATALOG, SECOND_SOURCE, SOURCE, chunk_blobs, fresh, order, retried
 
 from pipeline import layout
 from pipeline.dynamo_writer import BatchWriter
@@ -26,6 +25,7 @@ from pipeline.transforms import (
     read_staged,
     validate,
 )
+from tests.glue.staged_runs import CATALOG, SECOND_SOURCE, SOURCE, chunk_blobs, fresh, order, retried
 
 pytestmark = pytest.mark.spark
 
