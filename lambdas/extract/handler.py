@@ -18,7 +18,8 @@ from pipeline.config import Config
 from pipeline.extract import extract_run
 
 logger = Logger(service="etl-extract")
-copy_config_to_registered_loggers(source_logger=logger)
+# The pipeline modules log through the standard library; give them the same JSON format and correlation id.
+copy_config_to_registered_loggers(source_logger=logger, include={"pipeline"})
 config = Config.from_env()
 s3 = boto3.client("s3")
 sqs = boto3.client("sqs")

@@ -456,6 +456,12 @@ def test_the_handler_extracts_the_run_and_logs_with_the_run_id_as_correlation_id
     }.items():
         monkeypatch.setenv(name, value)
     stack.put_orders("orders.csv", HEADER + order_line(1) + order_line(2) + order_line(3))
+    stack.sqs.send_message(
+        QueueUrl=stack.config.retry_queue_url,
+        MessageBody="garbage",
+        MessageGroupId="g",
+        MessageDeduplicationId="d",
+    )
     spec = importlib.util.spec_from_file_location(
         "extract_handler", ROOT / "lambdas" / "extract" / "handler.py"
     )
@@ -481,6 +487,9 @@ def test_the_handler_extracts_the_run_and_logs_with_the_run_id_as_correlation_id
     extracted = next(entry for entry in logs if entry["message"] == "extracted")
     assert extracted["correlation_id"] == "2026-01-15-abc1234567"
     assert extracted["staged_records"] == 3
+    # The pipeline's own log lines share the format and the correlation id.
+    unreadable = next(entry for entry in logs if entry["name"] == "pipeline.extract")
+    assert (unreadable["level"], unreadable["correlation_id"]) == ("ERROR", "2026-01-15-abc1234567")
 
 
 def test_staged_chunks_are_gzip_json_lines(stack):
