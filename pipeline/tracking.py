@@ -93,9 +93,7 @@ def _run_for(run_date: date, execution_input: dict[str, Any], event: dict[str, A
         run_id=layout.run_id_for(run_date, arn),
         run_date=run_date.isoformat(),
         execution_arn=arn,
-        started_at=iso(datetime.fromisoformat(str(started).replace("Z", "+00:00")))
-        if started
-        else iso(now()),
+        started_at=iso(datetime.fromisoformat(str(started).replace("Z", "+00:00")) if started else now()),
         force=_flag(execution_input.get("force", False)),
     )
 

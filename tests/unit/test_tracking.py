@@ -12,11 +12,13 @@ from pipeline.run_store import Run
 from pipeline.runs import AccountingError, RunLockedError, parse_run_date
 from pipeline.staging import StagedRecord, decode_lines
 from pipeline.tracking import (
+    QueueSendError,
     RunInputError,
     begin_run,
     describe_failure,
     record_failure,
     requeue_quarantined,
+    send_messages,
     track_result,
 )
 
@@ -517,3 +519,57 @@ def test_requeue_of_one_run_leaves_other_runs_dead_letters_visible(aws, run_data
     assert [r.raw["order_id"] for r in retry.unpack(requeued["Body"], aws.fetch)] == ["O-21"]
     [left] = aws.queue_messages(aws.config.retry_dlq_url)
     assert json.loads(left["Body"])["run_id"] == "2026-11-20-aaaaaaaaaa"
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+class RecordingSqs:
+    """A hand-written SQS that keeps every SendMessageBatch call and fails the entries it is told to."""
+
+    def __init__(self, failing_ids: frozenset[str] = frozenset()) -> None:
+        self.calls: list[list[dict]] = []
+        self.failing_ids = failing_ids
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803 - boto3's names
+        self.calls.append(Entries)
+        failed = [
+            {"Id": e["Id"], "Code": "InvalidParameterValue", "Message": "too big", "SenderFault": True}
+            for e in Entries
+            if e["MessageDeduplicationId"] in self.failing_ids
+        ]
+        return {"Successful": [], "Failed": failed}
+
+
+def messages(count: int, body_bytes: int) -> list[retry.OutgoingMessage]:
+    return [retry.OutgoingMessage("x" * body_bytes, f"dedup-{i}", "run-r", 2) for i in range(count)]
+
+
+def test_messages_are_sent_ten_to_a_call():
+    sqs = RecordingSqs()
+
+    sent = send_messages(sqs, "queue", messages(23, 100))
+
+    assert [len(call) for call in sqs.calls] == [10, 10, 3]
+    assert sent == 46
+    assert sqs.calls[2][0] == {
+        "Id": "0",
+        "MessageBody": "x" * 100,
+        "MessageGroupId": "run-r",
+        "MessageDeduplicationId": "dedup-20",
+    }
+
+
+def test_a_call_carries_no_more_than_256_kib_of_bodies():
+    sqs = RecordingSqs()
+
+    send_messages(sqs, "queue", messages(3, 150 * 1024))
+
+    assert [len(call) for call in sqs.calls] == [1, 1, 1]
+
+
+def test_messages_sqs_refuses_fail_the_task_with_its_reason():
+    with pytest.raises(
+        QueueSendError, match="SQS refused 1 message\\(s\\) for queue: InvalidParameterValue: too big"
+    ):
+        send_messages(RecordingSqs(frozenset({"dedup-1"})), "queue", messages(2, 10))
