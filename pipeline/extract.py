@@ -161,17 +161,8 @@ def extract_run(
             "upload the catalog (CSV with product_id, name, category, unit_price) and re-run the day"
         )
 
-    crash_after = config.extract_crash_after_chunks
-    chunks: list[Chunk] = []
     staged = chain([first], records) if first is not None else iter(())
-    for index, lines in enumerate(chunked(staged, config.chunk_rows)):
-        key = layout.staging_chunk_key(ref.run_id, index)
-        body = encode_lines(lines)
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-ndjson")
-        chunks.append(Chunk(key, len(lines), len(body)))
-        if crash_after and len(chunks) == crash_after:
-            _crash_once(s3, bucket, ref.run_id, crash_after)
-
+    chunks = write_chunks(config, s3, ref.run_id, staged)
     manifest = Manifest(
         run_id=ref.run_id,
         run_date=ref.run_date,
@@ -200,6 +191,19 @@ def extract_run(
         retry_messages_not_deleted=not_deleted,
         retry_drain_reused=drained.reused,
     )
+
+
+def write_chunks(config: Config, s3: Any, run_id: str, records: Iterable[StagedRecord]) -> list[Chunk]:
+    """Write records as gzip JSON-lines chunks of at most ``config.chunk_rows``, each as soon as it fills."""
+    chunks: list[Chunk] = []
+    for index, lines in enumerate(chunked(records, config.chunk_rows)):
+        key = layout.staging_chunk_key(run_id, index)
+        body = encode_lines(lines)
+        s3.put_object(Bucket=config.staging_bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+        chunks.append(Chunk(key, len(lines), len(body)))
+        if len(chunks) == config.extract_crash_after_chunks:
+            _crash_once(s3, config.staging_bucket, run_id, len(chunks))
+    return chunks
 
 
 def stage_catalog(config: Config, s3: Any, run_id: str, open_url: Opener | None = None) -> str | None:

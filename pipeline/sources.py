@@ -40,7 +40,7 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\xfd7zXZ\x00", "xz-compressed data"),
 )
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_FIX = "fix the file (a plain UTF-8 CSV export with a header row), drop it again and re-run the day"
+_FIX = "fix the file (a plain UTF-8 CSV export with a header row), upload it again and re-run the day"
 
 
 class SourceError(Exception):
@@ -156,8 +156,8 @@ class CsvStream:
                 check_header(list(header) if header else None, self.columns, self.uri)
             except HeaderError as error:
                 raise HeaderError(
-                    f"{error}. Ask the partner for a file with these columns, or fix the header row, "
-                    "drop it again and re-run the day"
+                    f"{error}. Fix the header row (or ask the sender for a file with these columns), "
+                    "upload it again and re-run the day"
                 ) from None
             reader.fieldnames = [name.strip().lstrip("\ufeff").lower() for name in header or ()]
             for row in reader:
@@ -333,7 +333,7 @@ def _check_signature(block: bytes, uri: str) -> None:
     if block.startswith(_UTF16_BOMS):
         raise EncodingError(
             f"{uri} is not UTF-8 text: it is UTF-16 (it starts with a UTF-16 byte order mark). "
-            "Save it as UTF-8 (Excel: 'CSV UTF-8'), drop it again and re-run the day"
+            "Save it as UTF-8 (Excel: 'CSV UTF-8'), upload it again and re-run the day"
         )
 
 
@@ -342,5 +342,5 @@ def _encoding_error(uri: str, error: UnicodeDecodeError, base: int) -> EncodingE
     return EncodingError(
         f"{uri} is not UTF-8 text (invalid byte 0x{bad:02X} at offset {base + error.start}): "
         "re-export it as UTF-8 (Excel: 'CSV UTF-8'; it is probably Latin-1 or Windows-1252), "
-        "drop it again and re-run the day"
+        "upload it again and re-run the day"
     )
