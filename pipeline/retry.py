@@ -1,7 +1,10 @@
 """Retry queue messages: failed records packed into SQS messages, or pointers to S3 when they would not fit.
 
 The queue is FIFO: every message carries a deduplication id derived from the run and its batch number,
-so a TrackResult that runs twice does not queue its records twice.
+so a TrackResult that runs twice does not queue its records twice. Each message is its own message group:
+records need no delivery order (Origin.version decides which version wins), and a FIFO queue hands out
+nothing more from a group while one of its messages is in flight — one group per run would let a run drain
+only ten messages.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ def pointer(run_id: str, index: int, bucket: str, key: str, records: int) -> Out
     body = json.dumps(
         {"v": FORMAT_VERSION, "run_id": run_id, "s3": {"bucket": bucket, "key": key}, "count": records}
     )
-    return OutgoingMessage(body, _dedup_id(run_id, f"s3-{index}"), _group(run_id), records)
+    part = f"s3-{index}"
+    return OutgoingMessage(body, _dedup_id(run_id, part), _group(run_id, part), records)
 
 
 def unpack(body: str, fetch: Callable[[str, str], bytes]) -> list[StagedRecord]:
@@ -92,13 +96,12 @@ def unpack(body: str, fetch: Callable[[str, str], bytes]) -> list[StagedRecord]:
 
 def _message(run_id: str, index: int, lines: list[str]) -> OutgoingMessage:
     body = f'{{"v":{FORMAT_VERSION},"run_id":{json.dumps(run_id)},"records":[{",".join(lines)}]}}'
-    return OutgoingMessage(body, _dedup_id(run_id, str(index)), _group(run_id), len(lines))
+    return OutgoingMessage(body, _dedup_id(run_id, str(index)), _group(run_id, str(index)), len(lines))
 
 
 def _dedup_id(run_id: str, part: str) -> str:
     return hashlib.sha256(f"{run_id}/{part}".encode()).hexdigest()[:64]
 
 
-def _group(run_id: str) -> str:
-    # One group per run keeps a run's batches in order; different runs drain independently.
-    return f"run-{run_id}"[:128]
+def _group(run_id: str, part: str) -> str:
+    return f"{run_id}/{part}"[:128]

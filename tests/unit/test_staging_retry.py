@@ -68,7 +68,7 @@ def test_packing_keeps_every_record_and_each_message_under_the_limit():
         str(n) for n in range(600)
     ]
     assert len({m.deduplication_id for m in messages}) == len(messages)
-    assert {m.group_id for m in messages} == {"run-run-A"}
+    assert len({m.group_id for m in messages}) == len(messages)
 
 
 def test_packing_is_deterministic_so_a_resend_is_deduplicated():
