@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from etl import operations as ops
+from etl.dashboard_cmd import dashboard_app
 from etl.follow import follow, iter_history
 from etl.generate_cmd import generate
 from etl.stack import Stack, StackError
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(dashboard_app, name="dashboard")
 
 # --- commands ----------------------------------------------------------------------------------
 # Each command only translates arguments and output; the work is in etl.operations and pipeline/.
