@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any
 
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 PYTHON_RUNNER_OPTIONS = {"allowedImportModules", "additionalModulesPaths", "additionalBuiltins"}
 QUERY_FIELDS = {"name", "description", "query_text", "schedule", "options", "tags", "is_draft", "version"}
@@ -37,6 +37,11 @@ DASHBOARD_UPDATES = (
     "dashboard_filters_enabled",
     "options",
 )
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:
+        """Requests are recorded in FakeRedash.requests; the access log would only bury a failure's output."""
 
 
 class HandlerError(Exception):
@@ -64,7 +69,7 @@ class FakeRedash:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> FakeRedash:
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
