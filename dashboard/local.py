@@ -145,6 +145,8 @@ def _table(name: str, result: QueryResult) -> str:
             css = ""
             if column["name"] == "status":
                 css = f" class='status {STATUS_CLASSES.get(str(value), '')}'"
+            elif column["name"] == "error" and value:
+                css = " class='error-text'"
             elif column["type"] in ("integer", "float"):
                 css = " class='num'"
             cells.append(
@@ -215,8 +217,10 @@ PAGE = """<!doctype html>
   .table-wrap {{ overflow: auto; height: calc(100% - 24px); }}
   table {{ border-collapse: collapse; width: 100%; font-size: 12.5px; }}
   th {{ text-align: left; font-weight: 600; color: #374151; border-bottom: 2px solid #E5E7EB;
-       padding: 5px 8px; position: sticky; top: 0; background: #fff; white-space: nowrap; }}
-  td {{ border-bottom: 1px solid #F0F1F3; padding: 5px 8px; white-space: nowrap; }}
+       padding: 5px 6px; position: sticky; top: 0; background: #fff; vertical-align: bottom; }}
+  td {{ border-bottom: 1px solid #F0F1F3; padding: 5px 6px; white-space: nowrap; }}
+  td[data-column="error"] {{ white-space: normal; min-width: 180px; }}
+  td.error-text {{ color: #C53030; }}
   td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
   td.status {{ font-weight: 600; }}
   td.status.ok {{ background: #E6F4EA; }} td.status.warn {{ background: #FDF3E1; }}

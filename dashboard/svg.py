@@ -175,7 +175,7 @@ def _vertical(
             parts.append("</g>")
         return parts
 
-    inner = band * 0.72
+    inner = min(band * 0.72, 64.0 * (1 if stacked else len(series)))
     for i, category in enumerate(categories):
         base = 0.0
         for j, item in enumerate(series):
@@ -203,7 +203,7 @@ def _horizontal_bars(
     ticks = _ticks(max(max(s.values.values(), default=0.0) for s in series))
     scale = plot_w / ticks[-1] if ticks[-1] else 0.0
     band = plot_h / len(categories)
-    inner = band * 0.7
+    inner = min(band * 0.7, 26.0 * len(series))
     parts = []
     for tick in ticks:
         x = left + tick * scale
