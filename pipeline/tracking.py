@@ -36,7 +36,7 @@ from pipeline.config import Config
 from pipeline.report import LoadReport
 from pipeline.run_store import Run, RunLockLostError, RunStore
 from pipeline.runs import AccountingError, Counts, RunStatus, Stage, parse_run_date
-from pipeline.staging import StagedRecord, decode_lines, encode_lines
+from pipeline.staging import Manifest, StagedRecord, decode_lines, encode_lines
 
 Clock = Callable[[], datetime]
 
@@ -418,6 +418,44 @@ def record_failure(store: RunStore, event: dict[str, Any], now: Clock = utc_now)
         stages = _failed_stages(mine.get("stages") or {}, state, failed_state, finished)
         recorded = store.fail(run, {"error": error, "stages": stages}, finished) is not None
     return {"run": run.to_dict(), "status": RunStatus.FAILED.value, "error": error, "recorded": recorded}
+
+
+def requeue_retried_after_failure(config: Config, s3: Any, sqs: Any, run_id: str) -> int:
+    """Put back on the retry queue the retried records a failed run had drained.
+
+    The extract deletes drained messages once its manifest is written, so from then on those records
+    live only in this run's staging chunks. When the run fails after that, they go back unchanged (the
+    failure was not theirs: their attempt count stays). A record the load had already written is simply
+    upserted again next time; one queued twice is dropped as a duplicate then. Returns the records sent.
+    """
+    if not run_id:
+        return 0
+    raw = _get_optional(s3, config.staging_bucket, layout.manifest_key(run_id))
+    if raw is None:
+        return 0
+    manifest = Manifest.from_json(raw)
+    if manifest.retried_in == 0:
+        return 0
+    records = [
+        record
+        for chunk in manifest.chunks
+        for record in (
+            StagedRecord.from_json(line)
+            for line in decode_lines(
+                s3.get_object(Bucket=config.staging_bucket, Key=chunk.key)["Body"].read()
+            )
+        )
+        if record.origin.kind == "retry"
+    ]
+    messages = retry_messages(records, f"{run_id}-requeued", config.staging_bucket, s3)
+    return send_messages(sqs, config.retry_queue_url, messages)
+
+
+def _get_optional(s3: Any, bucket: str, key: str) -> bytes | None:
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
 
 
 def _failed_run(state: dict[str, Any], event: dict[str, Any], now: Clock) -> tuple[Run, bool]:

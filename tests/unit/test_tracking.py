@@ -10,7 +10,7 @@ import pytest
 from pipeline import layout, retry
 from pipeline.run_store import Run
 from pipeline.runs import AccountingError, RunLockedError, parse_run_date
-from pipeline.staging import StagedRecord, decode_lines
+from pipeline.staging import Chunk, Manifest, Origin, StagedRecord, decode_lines, encode_lines
 from pipeline.tracking import (
     QueueSendError,
     RunInputError,
@@ -18,6 +18,7 @@ from pipeline.tracking import (
     describe_failure,
     record_failure,
     requeue_quarantined,
+    requeue_retried_after_failure,
     send_messages,
     track_result,
 )
@@ -114,7 +115,7 @@ def test_failed_records_go_back_to_the_fifo_queue_with_their_attempt_incremented
     assert len(messages) == 1
     attributes = messages[0]["Attributes"]
     assert attributes["MessageDeduplicationId"] == dedup_id(run["run_id"], "0")
-    assert attributes["MessageGroupId"] == f"run-{run['run_id']}"
+    assert attributes["MessageGroupId"] == f"{run['run_id']}/0"
     records = retry.unpack(messages[0]["Body"], aws.fetch)
     assert [(r.raw["order_id"], r.origin.kind, r.origin.attempt) for r in records] == [
         ("O-1", "retry", 1),
@@ -573,3 +574,39 @@ def test_messages_sqs_refuses_fail_the_task_with_its_reason():
         QueueSendError, match="SQS refused 1 message\\(s\\) for queue: InvalidParameterValue: too big"
     ):
         send_messages(RecordingSqs(frozenset({"dedup-1"})), "queue", messages(2, 10))
+
+
+def test_a_run_failing_after_extract_puts_its_retried_records_back_unchanged(aws):
+
+    run_id = "2026-11-22-failed"
+    retried = [
+        StagedRecord(
+            {"order_id": f"R-{n}"},
+            Origin("retry", "2026-11-21-x", n, attempt=1, first_failed_run="2026-11-21-x"),
+        )
+        for n in range(3)
+    ]
+    fresh = [StagedRecord({"order_id": "F-1"}, Origin("file", "s3://landing/o.csv", 1))]
+    key = layout.staging_chunk_key(run_id, 0)
+    aws.s3.put_object(
+        Bucket=aws.config.staging_bucket, Key=key, Body=encode_lines(r.to_json() for r in fresh + retried)
+    )
+    manifest = Manifest(run_id, "2026-11-22", [Chunk(key, 4, 1)], extracted=1, retried_in=3)
+    aws.s3.put_object(
+        Bucket=aws.config.staging_bucket, Key=layout.manifest_key(run_id), Body=manifest.to_json()
+    )
+
+    sent = requeue_retried_after_failure(aws.config, aws.s3, aws.sqs, run_id)
+
+    assert sent == 3
+    back = [
+        r for m in aws.queue_messages(aws.config.retry_queue_url) for r in retry.unpack(m["Body"], aws.fetch)
+    ]
+    assert sorted(r.raw["order_id"] for r in back) == ["R-0", "R-1", "R-2"]
+    assert {r.origin.attempt for r in back} == {1}
+
+
+def test_a_run_that_failed_before_staging_has_nothing_to_put_back(aws):
+
+    assert requeue_retried_after_failure(aws.config, aws.s3, aws.sqs, "2026-11-22-none") == 0
+    assert aws.queue_messages(aws.config.retry_queue_url) == []
