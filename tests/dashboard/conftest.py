@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from fake_redash import FakeRedash
-from headless_chromium import ChromiumMissingError, find_chromium
 from moto import mock_aws
-from seed_runs import AS_OF, REGION, RUNS, RUNS_TABLE, as_dynamodb
 
 from dashboard import definitions
+from tests.dashboard.fake_redash import FakeRedash
+from tests.dashboard.headless_chromium import ChromiumMissingError, find_chromium
+from tests.dashboard.seed_runs import AS_OF, REGION, RUNS, RUNS_TABLE, as_dynamodb
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from seed_runs import AS_OF, REGION
 
 from dashboard.definitions import DashboardDefinition, DefinitionError, Settings, load_query
 from dashboard.local import run_query
 from dashboard.runner import ScriptError, run_script
+from tests.dashboard.seed_runs import AS_OF, REGION
 
 
 def rows(definition: DashboardDefinition, settings: Settings, key: str) -> list[dict]:

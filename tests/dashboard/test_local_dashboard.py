@@ -7,12 +7,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from headless_chromium import count_colour, dump_dom, read_png, screenshot
-from seed_runs import AS_OF, REGION, RUNS_TABLE
 from typer.testing import CliRunner
 
 from dashboard.local import write_local_dashboard
 from etl.cli import app
+from tests.dashboard.headless_chromium import count_colour, dump_dom, read_png, screenshot
+from tests.dashboard.seed_runs import AS_OF, REGION, RUNS_TABLE
 
 WINDOW = (1280, 2200)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from seed_runs import REGION
 from typer.testing import CliRunner
 
 from dashboard.definitions import Position, Settings
 from dashboard.publish import publish
 from etl.cli import app
 from pipeline.redash import RedashClient
+from tests.dashboard.seed_runs import REGION
 
 SETTINGS = Settings("prod-etl-runs", REGION)
 DECLARED_VISUALIZATIONS = 11  # 4 counters, 6 charts, 1 table

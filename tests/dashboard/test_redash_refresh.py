@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from seed_runs import REGION
 
 from dashboard.definitions import Settings
 from dashboard.publish import publish
 from pipeline.config import Config
 from pipeline.redash import RedashClient, refresh_dashboard
+from tests.dashboard.seed_runs import REGION
 
 PARAMETER = "/nightly-etl/prod/redash-api-key"
 
