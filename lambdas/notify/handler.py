@@ -1,4 +1,4 @@
-"""Notify: publish the run's status email (subject and plain-text body) to the status topic."""
+"""Notify: publish the run's status email to the status topic, then ask Redash (when configured) to refresh."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import Config
 from pipeline.notification import notify
+from pipeline.redash import refresh_dashboard
 from pipeline.run_store import RunStore
 
 logger = Logger()
@@ -33,4 +34,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     config, store, s3, sns = _services()
     result = notify(config, store, s3, sns, event)
     logger.info("status published", extra=result)
+    # The SSM client is made only when a dashboard is configured: most deployments have none.
+    if config.redash_url and config.redash_api_key_parameter:
+        outcome = refresh_dashboard(config, boto3.client("ssm"))
+        logger.info("dashboard refresh", extra=outcome.as_dict())
     return result
