@@ -10,7 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -311,4 +313,80 @@ def test_an_unreadable_manifest_fails_the_job_with_a_clear_error(emulator, stage
     assert result.returncode != 0
     assert f"StagingError: manifest s3://{staged_run.bucket}/{staged_run.manifest_key} is not a valid" in (
         result.stderr
+    )
+
+
+def deploy_job(emulator, run: StagedRun, tmp_path: Path) -> str:
+    """The job as Terraform deploys it: the script and the pipeline package (--extra-py-files) in S3."""
+    package = tmp_path / "pipeline.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        for path in sorted((ROOT / "pipeline").glob("*.py")):
+            archive.write(path, f"pipeline/{path.name}")
+    s3 = emulator.client("s3")
+    s3.put_object(Bucket=run.bucket, Key="glue/load_orders.py", Body=SCRIPT.read_bytes())
+    s3.put_object(Bucket=run.bucket, Key="glue/pipeline.zip", Body=package.read_bytes())
+    name = f"load-orders-{uuid.uuid4().hex[:8]}"
+    emulator.client("glue").create_job(
+        Name=name,
+        Role="arn:aws:iam::123456789012:role/etl-glue",
+        Command={
+            "Name": "glueetl",
+            "ScriptLocation": f"s3://{run.bucket}/glue/load_orders.py",
+            "PythonVersion": "3",
+        },
+        GlueVersion="5.0",
+        DefaultArguments={
+            "--staging_bucket": run.bucket,
+            "--orders_table": run.table,
+            "--runs_table": "etl_runs",
+            "--extra-py-files": f"s3://{run.bucket}/glue/pipeline.zip",
+        },
+    )
+    return name
+
+
+def finished_run(emulator, job: str, run: StagedRun, timeout: float = 300) -> dict[str, Any]:
+    """Start the job as the Load state does and wait for the run to end."""
+    glue = emulator.client("glue")
+    arguments = {"--run_id": run.run_id, "--run_date": RUN_DATE, "--manifest_key": run.manifest_key}
+    run_id = glue.start_job_run(JobName=job, Arguments=arguments)["JobRunId"]
+    deadline = time.monotonic() + timeout
+    while True:
+        job_run = glue.get_job_run(JobName=job, RunId=run_id)["JobRun"]
+        if job_run["JobRunState"] not in {"STARTING", "RUNNING", "STOPPING", "WAITING"}:
+            return job_run
+        assert time.monotonic() < deadline, f"job run {run_id} still {job_run['JobRunState']}"
+        time.sleep(0.5)
+
+
+def test_the_deployed_job_runs_on_the_emulators_glue_with_the_pipeline_package(
+    emulator, staged_run, tmp_path
+):
+    job = deploy_job(emulator, staged_run, tmp_path)
+
+    job_run = finished_run(emulator, job, staged_run)
+
+    assert job_run["JobRunState"] == "SUCCEEDED", job_run.get("ErrorMessage")
+    report = report_of(emulator, staged_run)
+    assert (report.job_run_id, report.loaded, report.rejected, report.duplicates_dropped) == (
+        job_run["Id"],
+        5,
+        3,
+        2,
+    )
+    assert set(items(emulator, staged_run.table)) == LOADED
+
+
+def test_a_deployed_job_without_its_manifest_fails_with_the_error_the_state_machine_sees(
+    emulator, staged_run, tmp_path
+):
+    job = deploy_job(emulator, staged_run, tmp_path)
+    emulator.client("s3").delete_object(Bucket=staged_run.bucket, Key=staged_run.manifest_key)
+
+    job_run = finished_run(emulator, job, staged_run)
+
+    assert job_run["JobRunState"] == "FAILED"
+    assert job_run["ErrorMessage"].startswith(
+        f"pipeline.staging.StagingError: manifest s3://{staged_run.bucket}/{staged_run.manifest_key} "
+        "does not exist"
     )
