@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from pyspark.sql import SparkSession
 
 from pipeline import dynamo_writer, layout, transforms
+from pipeline.contract import Product
 from pipeline.report import LoadReport
 from pipeline.sources import read_catalog
 from pipeline.staging import Manifest, StagingError
@@ -75,7 +76,7 @@ def read_manifest(s3: Any, bucket: str, key: str) -> Manifest:
     return manifest
 
 
-def read_products(s3: Any, bucket: str, manifest: Manifest) -> dict[str, Any]:
+def read_products(s3: Any, bucket: str, manifest: Manifest) -> dict[str, Product]:
     if manifest.catalog_key is None:
         if manifest.chunks:
             raise StagingError(f"the manifest of run {manifest.run_id} has records but no catalog_key")
