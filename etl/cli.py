@@ -13,8 +13,11 @@ from etl import operations as ops
 from etl.dashboard_cmd import dashboard_app
 from etl.follow import follow, iter_history
 from etl.generate_cmd import generate
+from etl.simulate import DayResult, FaultSpecError, parse_faults
+from etl.simulate import simulate as simulate_days
 from etl.stack import Stack, StackError
-from etl.summary import print_email, run_panel, runs_table
+from etl.summary import add_day, print_email, run_panel, runs_table, simulation_table
+from pipeline.tracking import requeue_quarantined
 
 app = typer.Typer(
     help="Operate the nightly orders ETL: run, follow, inspect history, backfill, simulate, publish dashboards.",
@@ -174,3 +177,58 @@ def _in(item: dict, days: list[date]) -> bool:
 
 
 app.command("generate")(generate)
+
+
+@app.command()
+def simulate(
+    days: Annotated[int, typer.Option(min=1, help="Consecutive days to run.")] = 3,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME[=VALUE]@DAYS: unprocessed=0.3@1 (DynamoDB writes), load@2 (Glue job fails)."),
+    ] = None,
+    rows: Annotated[int, typer.Option(min=1, help="Rows per day's file.")] = 1000,
+    bad_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of bad rows.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the generated files and fault draws.")] = 7,
+    start: Annotated[
+        datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="First day.")
+    ] = None,
+    env: EnvOption = "local",
+) -> None:
+    """Run consecutive days on the emulator with faults, and show failed records coming back."""
+    stack = _stack(env)
+    first = (start or datetime.now(UTC)).date()
+    try:
+        plan = parse_faults(fault or [], stack.outputs.load_job_name)
+        table = simulation_table()
+        with console.status("simulating…") as status:
+
+            def show(result: DayResult) -> None:
+                add_day(table, result)
+                status.update(f"day {result.day} {result.run_date}: {result.status}")
+                console.print(f"day {result.day} {result.run_date}: {result.status}")
+
+            results = simulate_days(stack, days, first, rows, bad_rate, seed, plan, on_day=show)
+    except (StackError, FaultSpecError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(table)
+    if any(not r.counts.balanced for r in results):
+        console.print("[red]the accounting identity did not hold on every day[/red]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def requeue(
+    run_id: Annotated[str | None, typer.Option(help="Only the records quarantined by this run.")] = None,
+    env: EnvOption = "local",
+) -> None:
+    """Put quarantined records back on the retry queue (after fixing what made them fail)."""
+    stack = _stack(env)
+    try:
+        count = requeue_quarantined(
+            stack.pipeline_config(), stack.client("s3"), stack.client("sqs"), run_id=run_id
+        )
+    except StackError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"requeued {count} record(s); the next run retries them")

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 
 from emulator.settings import EmulatorSettings
+from pipeline.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("local", "dev", "prod")
@@ -97,6 +98,20 @@ class Stack:
     @property
     def _tf_dir(self) -> str:
         return "local" if self.is_local else "aws"
+
+    def pipeline_config(self) -> Config:
+        """The configuration the deployed functions run with, for CLI commands that do their work."""
+        o = self.outputs
+        return Config(
+            runs_table=o.runs_table_name,
+            orders_table=o.orders_table_name,
+            landing_bucket=o.landing_bucket_name,
+            staging_bucket=o.staging_bucket_name,
+            retry_queue_url=o.retry_queue_url,
+            retry_dlq_url=o.retry_dlq_url,
+            status_topic_arn=o.status_topic_arn,
+            environment=self.env,
+        )
 
     def client(self, service: str) -> Any:
         return self._session.client(service)

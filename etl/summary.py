@@ -111,3 +111,42 @@ def _fmt_duration(seconds: float | None) -> str:
 
 def print_email(console: Console, text: str) -> None:
     console.print(Panel(text.rstrip(), title="status email", expand=False))
+
+
+def simulation_table() -> Table:
+    table = Table(title="Simulated days", header_style="bold")
+    for column in (
+        "day",
+        "run date",
+        "status",
+        "extracted",
+        "retried in",
+        "loaded",
+        "rejected",
+        "retrying",
+        "quarantined",
+        "dupes",
+        "backlog",
+        "identity",
+    ):
+        table.add_column(column, justify="left" if column in {"run date", "status"} else "right")
+    return table
+
+
+def add_day(table: Table, result: Any) -> None:
+    counts = result.counts
+    style = STATUS_STYLE.get(result.status, "white")
+    table.add_row(
+        str(result.day),
+        str(result.run_date),
+        f"[{style}]{result.status}[/{style}]",
+        str(counts.extracted),
+        str(counts.retried_in),
+        str(counts.loaded),
+        str(counts.rejected),
+        str(counts.queued_for_retry),
+        str(counts.quarantined),
+        str(counts.duplicates_dropped),
+        str(result.retry_backlog),
+        "holds" if counts.balanced else "[red]BROKEN[/red]",
+    )
