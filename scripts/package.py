@@ -77,7 +77,9 @@ def build() -> list[Path]:
     pipeline = ROOT / "pipeline"
     requirements = ROOT / "lambdas" / "requirements.txt"
     vendored = _vendor(requirements) if requirements.exists() else None
-    for handler_dir in sorted(p for p in (ROOT / "lambdas").iterdir() if p.is_dir() and p.name not in SKIP_PARTS):
+    for handler_dir in sorted(
+        p for p in (ROOT / "lambdas").iterdir() if p.is_dir() and p.name not in SKIP_PARTS
+    ):
         trees = [(handler_dir, ""), (pipeline, "pipeline/")]
         if vendored:
             trees.append((vendored, ""))

@@ -7,6 +7,7 @@ import sys
 import uuid
 
 import pytest
+
 from tests.conftest import ROOT, _free_port
 
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})

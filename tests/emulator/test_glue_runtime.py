@@ -18,9 +18,9 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
-from tests.conftest import start_emulator
 
 from emulator.glue_runtime import process
+from tests.conftest import start_emulator
 
 ROLE = "arn:aws:iam::123456789012:role/etl"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"}

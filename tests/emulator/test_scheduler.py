@@ -12,6 +12,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import start_emulator
 
 ROLE = "arn:aws:iam::123456789012:role/events"
