@@ -38,6 +38,7 @@ def _extensions(app: EmulatorApp) -> list[Any]:
     """Every extension, hooked in this one place."""
     from emulator import dynamodb_faults, faults, glue_runtime, outbox, scheduler, stepfunctions_ext
     from emulator.lambda_runtime import LambdaRuntimeExtension
+    from emulator.terraform_compat import TerraformCompatExtension
 
     return [
         faults.FaultsExtension(app.faults),
@@ -45,6 +46,7 @@ def _extensions(app: EmulatorApp) -> list[Any]:
         outbox.OutboxExtension(),
         scheduler.SchedulerExtension(),
         stepfunctions_ext.StepFunctionsExtension(),
+        TerraformCompatExtension(),
         glue_runtime.GlueRuntimeExtension(),
         LambdaRuntimeExtension(),
     ]

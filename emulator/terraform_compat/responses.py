@@ -1,0 +1,14 @@
+"""The extension: applies the model patches and registers the wire-level fixes."""
+
+from __future__ import annotations
+
+from emulator.app import EmulatorApp
+from emulator.terraform_compat import patches
+
+
+class TerraformCompatExtension:
+    name = "terraform_compat"
+
+    def install(self, app: EmulatorApp) -> None:
+        for patch in patches.ALL:
+            patch()

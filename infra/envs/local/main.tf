@@ -1,0 +1,64 @@
+locals {
+  repository_root = "${path.root}/../../.."
+}
+
+provider "aws" {
+  region                      = var.region
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  # The provider asks the emulator's STS for the account id: ARNs it builds itself (e.g. the Glue job's,
+  # which IAM policies and tags refer to) would otherwise lack the account.
+  skip_requesting_account_id = false
+  skip_metadata_api_check    = true
+  skip_region_validation     = true
+  s3_use_path_style          = true
+
+  endpoints {
+    cloudwatch = var.emulator_endpoint
+    dynamodb   = var.emulator_endpoint
+    events     = var.emulator_endpoint
+    glue       = var.emulator_endpoint
+    iam        = var.emulator_endpoint
+    kms        = var.emulator_endpoint
+    lambda     = var.emulator_endpoint
+    logs       = var.emulator_endpoint
+    s3         = var.emulator_endpoint
+    sfn        = var.emulator_endpoint
+    sns        = var.emulator_endpoint
+    sqs        = var.emulator_endpoint
+    ssm        = var.emulator_endpoint
+    sts        = var.emulator_endpoint
+  }
+
+  default_tags {
+    tags = merge(var.tags, {
+      Project     = "nightly-etl"
+      Environment = var.environment
+      ManagedBy   = "terraform"
+    })
+  }
+}
+
+module "nightly_etl" {
+  source = "../../modules/nightly_etl"
+
+  name_prefix     = var.name_prefix
+  environment     = var.environment
+  artifacts_dir   = coalesce(var.artifacts_dir, "${local.repository_root}/build")
+  definition_file = "${local.repository_root}/statemachine/etl.asl.json"
+
+  notification_emails      = var.notification_emails
+  schedule_expression      = var.schedule_expression
+  orders_source            = var.orders_source
+  catalog_source           = var.catalog_source
+  max_attempts             = var.max_attempts
+  log_level                = var.log_level
+  redash_url               = var.redash_url
+  redash_api_key_parameter = var.redash_api_key_parameter
+
+  # A laptop stack is thrown away with the emulator: nothing here needs protecting from deletion.
+  force_destroy_buckets       = true
+  deletion_protection_enabled = false
+  log_retention_days          = 7
+}

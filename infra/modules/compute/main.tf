@@ -1,0 +1,327 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  default_timeouts = {
+    track_begin   = 30
+    extract       = 900
+    track_result  = 300
+    notify        = 60
+    track_failure = 60
+  }
+  default_memory_sizes = {
+    track_begin   = 256
+    extract       = 1024
+    track_result  = 256
+    notify        = 256
+    track_failure = 256
+  }
+  timeouts     = merge(local.default_timeouts, var.lambda_timeouts)
+  memory_sizes = merge(local.default_memory_sizes, var.lambda_memory_sizes)
+
+  function_names = { for role in keys(local.default_timeouts) : role => "${var.name_prefix}-${replace(role, "_", "-")}" }
+
+  # One configuration for every function, read once by the shared code (pipeline config).
+  environment = {
+    RUNS_TABLE               = var.runs_table_name
+    ORDERS_TABLE             = var.orders_table_name
+    LANDING_BUCKET           = var.landing_bucket_name
+    STAGING_BUCKET           = var.staging_bucket_name
+    RETRY_QUEUE_URL          = var.retry_queue_url
+    RETRY_DLQ_URL            = var.retry_dlq_url
+    STATUS_TOPIC_ARN         = var.status_topic_arn
+    MAX_ATTEMPTS             = tostring(var.max_attempts)
+    ORDERS_SOURCE            = coalesce(var.orders_source, "s3://${var.landing_bucket_name}/landing/orders/dt={run_date}/")
+    CATALOG_SOURCE           = coalesce(var.catalog_source, "s3://${var.landing_bucket_name}/reference/products.csv")
+    CHUNK_ROWS               = tostring(var.chunk_rows)
+    POWERTOOLS_SERVICE_NAME  = var.service_name
+    LOG_LEVEL                = var.log_level
+    ENVIRONMENT              = var.environment
+    REDASH_URL               = var.redash_url
+    REDASH_API_KEY_PARAMETER = var.redash_api_key_parameter
+  }
+
+  staging_runs_objects = "${var.staging_bucket_arn}/runs/*"
+  runs_table_item_actions = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+  ]
+
+  # What each function may do, and nothing more. The handlers' AWS calls must stay within these.
+  function_statements = {
+    track_begin = [
+      { sid = "ClaimRun", actions = local.runs_table_item_actions, resources = [var.runs_table_arn] },
+    ]
+    extract = [
+      { sid = "ListSources", actions = ["s3:ListBucket"], resources = [var.landing_bucket_arn] },
+      { sid = "ReadSources", actions = ["s3:GetObject"], resources = ["${var.landing_bucket_arn}/*"] },
+      { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
+      { sid = "WriteStaging", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.staging_runs_objects] },
+      {
+        sid       = "DrainRetryQueue"
+        actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+        resources = [var.retry_queue_arn]
+      },
+      { sid = "TrackRun", actions = local.runs_table_item_actions, resources = [var.runs_table_arn] },
+    ]
+    track_result = [
+      { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
+      { sid = "ReadWriteRunFiles", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.staging_runs_objects] },
+      { sid = "QueueRetries", actions = ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources = [var.retry_queue_arn] },
+      { sid = "ReadDeadLetters", actions = ["sqs:GetQueueAttributes"], resources = [var.retry_dlq_arn] },
+      { sid = "TrackRun", actions = local.runs_table_item_actions, resources = [var.runs_table_arn] },
+    ]
+    notify = concat(
+      [
+        { sid = "PublishStatus", actions = ["sns:Publish"], resources = [var.status_topic_arn] },
+        { sid = "ReadRun", actions = ["dynamodb:GetItem"], resources = [var.runs_table_arn] },
+        { sid = "ReadReport", actions = ["s3:GetObject"], resources = [local.staging_runs_objects] },
+      ],
+      var.redash_api_key_parameter == "" ? [] : [
+        { sid = "ReadRedashApiKey", actions = ["ssm:GetParameter"], resources = [local.redash_parameter_arn] },
+      ],
+    )
+    track_failure = [
+      { sid = "FailRun", actions = local.runs_table_item_actions, resources = [var.runs_table_arn] },
+    ]
+  }
+
+  redash_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter/${trimprefix(var.redash_api_key_parameter, "/")}"
+
+  lambda_keys      = { for role in keys(local.function_names) : role => "lambdas/${role}.zip" }
+  glue_script_key  = "glue/load_orders.py"
+  glue_library_key = "glue/pipeline.zip"
+  artifacts = merge(
+    { for role, key in local.lambda_keys : key => "${var.artifacts_dir}/${key}" },
+    {
+      (local.glue_script_key)  = "${var.artifacts_dir}/${local.glue_script_key}"
+      (local.glue_library_key) = "${var.artifacts_dir}/${local.glue_library_key}"
+    },
+  )
+
+  kms_statements = var.kms_key_arn == null ? [] : [
+    { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+  ]
+}
+
+# --- Artifacts -----------------------------------------------------------------------------------
+
+# Every build output goes to the artifacts bucket; Lambda and Glue take their code from there. (Creating
+# functions from S3 also lets the provider create them in parallel: with local zips it does one at a time.)
+resource "aws_s3_object" "artifact" {
+  for_each = local.artifacts
+
+  bucket = var.artifacts_bucket_name
+  key    = each.key
+  source = each.value
+  # With SSE-KMS the ETag is no longer the MD5 of the content, so the hash is kept in state instead.
+  etag        = var.kms_key_arn == null ? filemd5(each.value) : null
+  source_hash = var.kms_key_arn == null ? null : filemd5(each.value)
+}
+
+# --- Lambda functions ----------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  for_each = local.function_names
+
+  name               = "${each.value}-lambda"
+  description        = "Runs the ${each.key} function of the nightly ETL."
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "lambda" {
+  for_each = local.function_names
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = concat(local.function_statements[each.key], local.kms_statements)
+
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  for_each = local.function_names
+
+  name   = "${each.value}-access"
+  role   = aws_iam_role.lambda[each.key].id
+  policy = data.aws_iam_policy_document.lambda[each.key].json
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  for_each = local.function_names
+
+  name              = "/aws/lambda/${each.value}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_lambda_function" "this" {
+  for_each = local.function_names
+
+  function_name    = each.value
+  description      = "Nightly ETL: ${each.key}."
+  role             = aws_iam_role.lambda[each.key].arn
+  runtime          = var.lambda_runtime
+  handler          = "handler.lambda_handler"
+  s3_bucket        = var.artifacts_bucket_name
+  s3_key           = aws_s3_object.artifact[local.lambda_keys[each.key]].key
+  source_code_hash = filebase64sha256(local.artifacts[local.lambda_keys[each.key]])
+  timeout          = local.timeouts[each.key]
+  memory_size      = local.memory_sizes[each.key]
+
+  environment {
+    variables = local.environment
+  }
+
+  # The log group must exist (with its retention) before the first invocation creates it, and the role
+  # must hold its permissions before the function can be invoked.
+  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda]
+}
+
+# --- Glue job ------------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "glue_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["glue.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "glue" {
+  name               = "${var.name_prefix}-load-orders-glue"
+  description        = "Runs the load_orders Glue job of the nightly ETL."
+  assume_role_policy = data.aws_iam_policy_document.glue_assume.json
+}
+
+data "aws_iam_policy_document" "glue" {
+  statement {
+    sid       = "ReadJobCode"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.artifacts_bucket_arn}/glue/*"]
+  }
+
+  statement {
+    sid       = "ListStaging"
+    actions   = ["s3:ListBucket"]
+    resources = [var.staging_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadWriteRunFiles"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [local.staging_runs_objects]
+  }
+
+  statement {
+    sid = "LoadOrders"
+    actions = [
+      "dynamodb:BatchWriteItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:GetItem",
+      "dynamodb:BatchGetItem",
+      "dynamodb:DescribeTable",
+    ]
+    resources = [var.orders_table_arn]
+  }
+
+  statement {
+    sid       = "TrackRun"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [var.runs_table_arn]
+  }
+
+  statement {
+    sid       = "WriteJobLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws-glue/*"]
+  }
+
+  # PutMetricData has no resource-level permissions; the namespace condition narrows it instead.
+  statement {
+    sid       = "PublishJobMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["Glue"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.kms_statements
+
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "glue" {
+  name   = "${var.name_prefix}-load-orders-access"
+  role   = aws_iam_role.glue.id
+  policy = data.aws_iam_policy_document.glue.json
+}
+
+resource "aws_glue_job" "load_orders" {
+  name              = "${var.name_prefix}-load-orders"
+  description       = "Nightly ETL: join, validate and load the staged orders into DynamoDB."
+  role_arn          = aws_iam_role.glue.arn
+  glue_version      = var.glue_version
+  worker_type       = var.glue_worker_type
+  number_of_workers = var.glue_number_of_workers
+  execution_class   = "STANDARD"
+  timeout           = var.glue_timeout_minutes
+  # The state machine owns retries (with backoff); a Glue-level retry would double them.
+  max_retries = 0
+
+  command {
+    name            = "glueetl"
+    python_version  = "3"
+    script_location = "s3://${var.artifacts_bucket_name}/${aws_s3_object.artifact[local.glue_script_key].key}"
+  }
+
+  default_arguments = {
+    "--job-language"   = "python"
+    "--staging_bucket" = var.staging_bucket_name
+    "--orders_table"   = var.orders_table_name
+    "--runs_table"     = var.runs_table_name
+    "--extra-py-files" = "s3://${var.artifacts_bucket_name}/${aws_s3_object.artifact[local.glue_library_key].key}"
+  }
+
+  execution_property {
+    max_concurrent_runs = var.glue_max_concurrent_runs
+  }
+
+  depends_on = [aws_iam_role_policy.glue]
+}

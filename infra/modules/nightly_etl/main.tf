@@ -1,0 +1,89 @@
+data "aws_caller_identity" "current" {}
+
+module "storage" {
+  source = "../storage"
+
+  name_prefix                        = var.name_prefix
+  name_suffix                        = data.aws_caller_identity.current.account_id
+  kms_key_arn                        = var.kms_key_arn
+  staging_runs_expiration_days       = var.staging_runs_expiration_days
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  force_destroy                      = var.force_destroy_buckets
+}
+
+module "tracking" {
+  source = "../tracking"
+
+  name_prefix                 = var.name_prefix
+  kms_key_arn                 = var.kms_key_arn
+  deletion_protection_enabled = var.deletion_protection_enabled
+  retry_max_receive_count     = var.retry_max_receive_count
+  # A received retry message stays hidden at least as long as extract, which drains the queue, may run.
+  retry_visibility_timeout_seconds = module.compute.lambda_timeouts["extract"]
+}
+
+module "notifications" {
+  source = "../notifications"
+
+  name_prefix         = var.name_prefix
+  notification_emails = var.notification_emails
+  kms_master_key_id   = var.sns_kms_master_key_id
+}
+
+module "compute" {
+  source = "../compute"
+
+  name_prefix   = var.name_prefix
+  environment   = var.environment
+  artifacts_dir = var.artifacts_dir
+
+  artifacts_bucket_name = module.storage.artifacts_bucket_name
+  artifacts_bucket_arn  = module.storage.artifacts_bucket_arn
+  landing_bucket_name   = module.storage.landing_bucket_name
+  landing_bucket_arn    = module.storage.landing_bucket_arn
+  staging_bucket_name   = module.storage.staging_bucket_name
+  staging_bucket_arn    = module.storage.staging_bucket_arn
+  orders_table_name     = module.tracking.orders_table_name
+  orders_table_arn      = module.tracking.orders_table_arn
+  runs_table_name       = module.tracking.runs_table_name
+  runs_table_arn        = module.tracking.runs_table_arn
+  retry_queue_url       = module.tracking.retry_queue_url
+  retry_queue_arn       = module.tracking.retry_queue_arn
+  retry_dlq_url         = module.tracking.retry_dlq_url
+  retry_dlq_arn         = module.tracking.retry_dlq_arn
+  status_topic_arn      = module.notifications.status_topic_arn
+  kms_key_arn           = var.kms_key_arn
+
+  lambda_timeouts          = var.lambda_timeouts
+  lambda_memory_sizes      = var.lambda_memory_sizes
+  log_retention_days       = var.log_retention_days
+  max_attempts             = var.max_attempts
+  orders_source            = var.orders_source
+  catalog_source           = var.catalog_source
+  chunk_rows               = var.chunk_rows
+  log_level                = var.log_level
+  redash_url               = var.redash_url
+  redash_api_key_parameter = var.redash_api_key_parameter
+}
+
+module "orchestration" {
+  source = "../orchestration"
+
+  name_prefix          = var.name_prefix
+  definition_file      = var.definition_file
+  lambda_function_arns = module.compute.lambda_function_arns
+  glue_job_name        = module.compute.glue_job_name
+  glue_job_arn         = module.compute.glue_job_arn
+  log_level            = var.state_machine_log_level
+  log_retention_days   = var.log_retention_days
+  tracing_enabled      = var.state_machine_tracing_enabled
+}
+
+module "schedule" {
+  source = "../schedule"
+
+  name_prefix         = var.name_prefix
+  schedule_expression = var.schedule_expression
+  enabled             = var.schedule_enabled
+  state_machine_arn   = module.orchestration.state_machine_arn
+}

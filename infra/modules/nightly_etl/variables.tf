@@ -1,0 +1,157 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, e.g. \"nightly-etl\"."
+  type        = string
+  default     = "nightly-etl"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-32 lowercase letters, digits or hyphens (it is part of bucket names)."
+  }
+}
+
+variable "environment" {
+  description = "Name of the environment (local, dev, prod)."
+  type        = string
+}
+
+variable "artifacts_dir" {
+  description = "Folder of the build outputs (`make package`): lambdas/<function>.zip, glue/load_orders.py, glue/pipeline.zip."
+  type        = string
+}
+
+variable "definition_file" {
+  description = "Path of the state machine's ASL template (statemachine/etl.asl.json)."
+  type        = string
+}
+
+variable "notification_emails" {
+  description = "Email addresses subscribed to the run status topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "schedule_expression" {
+  description = "When the daily run starts (EventBridge cron or rate expression, UTC)."
+  type        = string
+  default     = "cron(0 6 * * ? *)"
+}
+
+variable "schedule_enabled" {
+  description = "Whether the daily schedule fires."
+  type        = bool
+  default     = true
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key for buckets, tables and queues. Null uses SSE-S3 and the AWS managed/owned keys."
+  type        = string
+  default     = null
+}
+
+variable "sns_kms_master_key_id" {
+  description = "KMS key (id, ARN or alias) of the status topic."
+  type        = string
+  default     = "alias/aws/sns"
+}
+
+variable "force_destroy_buckets" {
+  description = "Allow destroying buckets that still hold objects. Only for throwaway environments."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection_enabled" {
+  description = "Refuse to delete the DynamoDB tables."
+  type        = bool
+  default     = true
+}
+
+variable "staging_runs_expiration_days" {
+  description = "Days after which a run's staging files expire."
+  type        = number
+  default     = 30
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which noncurrent versions of staging objects expire."
+  type        = number
+  default     = 30
+}
+
+variable "retry_max_receive_count" {
+  description = "Receives of a retry message before SQS moves it to the dead-letter queue."
+  type        = number
+  default     = 5
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' (and the state machine's) log groups, in days."
+  type        = number
+  default     = 30
+}
+
+variable "lambda_timeouts" {
+  description = "Timeout in seconds per function role, overriding the defaults (track_begin 30, extract 900, track_result 300, notify 60, track_failure 60)."
+  type        = map(number)
+  default     = {}
+}
+
+variable "lambda_memory_sizes" {
+  description = "Memory in MB per function role, overriding the defaults (extract 1024, the others 256)."
+  type        = map(number)
+  default     = {}
+}
+
+variable "max_attempts" {
+  description = "Attempts at loading a failed record before it is quarantined (MAX_ATTEMPTS)."
+  type        = number
+  default     = 3
+}
+
+variable "orders_source" {
+  description = "Where the day's orders are read (ORDERS_SOURCE), with a {run_date} placeholder. Null means the landing bucket's landing/orders/dt={run_date}/."
+  type        = string
+  default     = null
+}
+
+variable "catalog_source" {
+  description = "Where the product catalog is read (CATALOG_SOURCE). Null means the landing bucket's reference/products.csv."
+  type        = string
+  default     = null
+}
+
+variable "chunk_rows" {
+  description = "Rows per staging chunk (CHUNK_ROWS)."
+  type        = number
+  default     = 50000
+}
+
+variable "log_level" {
+  description = "Log level of the functions (LOG_LEVEL)."
+  type        = string
+  default     = "INFO"
+}
+
+variable "redash_url" {
+  description = "Base URL of the Redash instance (REDASH_URL); empty when there is none."
+  type        = string
+  default     = ""
+}
+
+variable "redash_api_key_parameter" {
+  description = "SSM parameter holding the Redash API key (REDASH_API_KEY_PARAMETER); empty when there is none."
+  type        = string
+  default     = ""
+}
+
+variable "state_machine_log_level" {
+  description = "Execution history logged to CloudWatch Logs: OFF, ERROR, FATAL or ALL."
+  type        = string
+  default     = "OFF"
+}
+
+variable "state_machine_tracing_enabled" {
+  description = "Trace executions with AWS X-Ray."
+  type        = bool
+  default     = false
+}
