@@ -64,6 +64,31 @@ down: $(STAMP) ## Stop the background emulator
 status: $(STAMP) ## Show the emulator's endpoint, pid and email outbox
 	$(PY) -m emulator status
 
+# --- build and deploy --------------------------------------------------------------------------
+# ENV=local deploys onto the running emulator (`make up`); ENV=dev|prod onto AWS with the caller's
+# credentials (AUTO_APPROVE=1 applies without asking). Logic lives in scripts/deploy.py.
+ENV ?= local
+PACKAGE := $(PY) scripts/package.py
+DEPLOY  := $(PY) scripts/deploy.py --env $(ENV)
+
+.PHONY: package
+package: $(STAMP) ## Build the Lambda zips, the Glue script and its library into build/
+	$(PACKAGE)
+
+.PHONY: plan
+plan: $(STAMP) $(TF_CLI_CONFIG) ## Show what apply would change (ENV=local|dev|prod, default local)
+	$(DEPLOY) plan
+
+.PHONY: apply
+apply: $(STAMP) $(TF_CLI_CONFIG) ## Apply the Terraform of ENV with the artifacts in build/
+	$(DEPLOY) apply
+
+.PHONY: deploy
+deploy: $(STAMP) $(TF_CLI_CONFIG) ## package + apply for ENV (only changed artifacts are re-deployed)
+	$(DEPLOY) preflight
+	$(PACKAGE)
+	$(DEPLOY) apply
+
 .PHONY: clean
 clean: ## Remove build outputs and emulator state (keeps .venv)
 	rm -rf build .emulator .pytest_cache

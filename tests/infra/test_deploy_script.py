@@ -1,0 +1,92 @@
+"""scripts/deploy.py, the logic behind `make plan|apply|deploy`: the checks it makes before Terraform runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT, _free_port
+
+DEPLOY = ROOT / "scripts" / "deploy.py"
+
+
+def load_deploy_module():
+    spec = importlib.util.spec_from_file_location("deploy_for_tests", DEPLOY)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(DEPLOY), *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_state_of_an_earlier_emulator_instance_is_discarded(tmp_path):
+    deploy = load_deploy_module()
+    state = tmp_path / "terraform.tfstate"
+    state.write_text("{}")
+    (tmp_path / "terraform.tfstate.backup").write_text("{}")
+    (tmp_path / "instance_id").write_text("earlier\n")
+
+    deploy.discard_stale_state(tmp_path, state, "current")
+
+    assert not state.exists()
+    assert not (tmp_path / "terraform.tfstate.backup").exists()
+    assert (tmp_path / "instance_id").read_text() == "current\n"
+
+
+def test_state_of_the_running_emulator_instance_is_kept(tmp_path):
+    deploy = load_deploy_module()
+    state = tmp_path / "terraform.tfstate"
+    state.write_text('{"serial": 7}')
+    (tmp_path / "instance_id").write_text("current\n")
+
+    deploy.discard_stale_state(tmp_path, state, "current")
+
+    assert state.read_text() == '{"serial": 7}'
+
+
+def test_aws_environments_stop_at_once_without_credentials(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+
+    result = run("--env", "dev", "plan", env=env)
+
+    assert result.returncode == 2
+    assert "no usable AWS credentials for ENV=dev" in result.stderr
+    assert "Initializing" not in result.stdout
+
+
+def test_local_needs_a_running_emulator(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, EMULATOR_PORT=str(port), EMULATOR_STATE_DIR=str(tmp_path))
+
+    result = run("--env", "local", "apply", env=env)
+
+    assert result.returncode == 2
+    assert f"no emulator answers at http://127.0.0.1:{port}: start it with `make up`" in result.stderr
+
+
+def test_each_aws_environment_keeps_its_own_locked_state():
+    deploy = load_deploy_module()
+    backends = {
+        env: deploy.parse_backend_file(ROOT / "infra" / "envs" / "aws" / "backends" / f"{env}.s3.tfbackend")
+        for env in ("dev", "prod")
+    }
+
+    assert backends["dev"]["key"] == "nightly-etl/dev/terraform.tfstate"
+    assert backends["prod"]["key"] == "nightly-etl/prod/terraform.tfstate"
+    assert backends["dev"]["bucket"] != backends["prod"]["bucket"]
+    assert {b["use_lockfile"] for b in backends.values()} == {"true"}
+    assert {b["encrypt"] for b in backends.values()} == {"true"}
