@@ -283,7 +283,8 @@ def test_function_roles_grant_named_resources_only(deployed_stack: DeployedStack
     every_resource = {resource for granted in grants.values() for _, resource in granted}
     assert "*" not in every_resource
     assert ("sns:Publish", deployed_stack.outputs["status_topic_arn"]) in grants["notify"]
-    assert not any(action.startswith("sns:") for action, _ in grants["extract"])
+    assert not any(action.startswith(("sns:", "dynamodb:")) for action, _ in grants["extract"])
+    assert not any(action.startswith("s3:Delete") for granted in grants.values() for action, _ in granted)
     assert not any(action.startswith("ssm:") for granted in grants.values() for action, _ in granted)
     retry_arn = "arn:aws:sqs:us-east-1:123456789012:nightly-etl-retry.fifo"
     assert ("sqs:ReceiveMessage", retry_arn) in grants["extract"]
