@@ -1,6 +1,7 @@
 """Changes to moto's models, each for something the provider writes and then reads back or relies on.
 
-Every patch is idempotent: a process may build more than one emulator app (the tests do).
+Every patch is idempotent: a process may build more than one emulator app. They reach into moto's
+internals (pinned in pyproject.toml); tests/infra/test_emulator_compat.py fails when an upgrade breaks one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The extension: applies the model patches and registers the wire-level fixes."""
+"""The extension hooked in ``emulator.server``: it answers no request itself, it fixes moto's models."""
 
 from __future__ import annotations
 
