@@ -89,6 +89,10 @@ deploy: $(STAMP) $(TF_CLI_CONFIG) ## package + apply for ENV (only changed artif
 	$(PACKAGE)
 	$(DEPLOY) apply
 
+.PHONY: bench
+bench: $(STAMP) $(TF_CLI_CONFIG) ## Benchmark on a private emulator: table + build/bench/results.json (BENCH_ARGS=...)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove build outputs and emulator state (keeps .venv)
 	rm -rf build .emulator .pytest_cache
