@@ -75,9 +75,19 @@ DEPLOY  := $(PY) scripts/deploy.py --env $(ENV)
 package: $(STAMP) ## Build the Lambda zips, the Glue script and its library into build/
 	$(PACKAGE)
 
+PLAN_DIR    := $(CURDIR)/build/plan
+PLAN_ACTION ?= apply
+
 .PHONY: plan
-plan: $(STAMP) $(TF_CLI_CONFIG) ## Show what apply would change (ENV=local|dev|prod, default local)
-	$(DEPLOY) plan
+plan: $(STAMP) $(TF_CLI_CONFIG) ## Save a plan (PLAN_ACTION=destroy for a destroy plan) to build/plan/ENV.tfplan + .txt
+	@mkdir -p $(PLAN_DIR)
+	set -o pipefail; $(DEPLOY) plan -- -no-color -out=$(PLAN_DIR)/$(ENV).tfplan \
+		$(if $(filter destroy,$(PLAN_ACTION)),-destroy) | tee $(PLAN_DIR)/$(ENV).txt
+
+.PHONY: apply-plan
+apply-plan: $(STAMP) $(TF_CLI_CONFIG) ## Apply the plan saved by `make plan` for ENV
+	@test -f $(PLAN_DIR)/$(ENV).tfplan || { echo "error: no saved plan for $(ENV): run make plan ENV=$(ENV) first" >&2; exit 2; }
+	$(DEPLOY) apply-plan -- $(PLAN_DIR)/$(ENV).tfplan
 
 .PHONY: apply
 apply: $(STAMP) $(TF_CLI_CONFIG) ## Apply the Terraform of ENV with the artifacts in build/
@@ -89,10 +99,44 @@ deploy: $(STAMP) $(TF_CLI_CONFIG) ## package + apply for ENV (only changed artif
 	$(PACKAGE)
 	$(DEPLOY) apply
 
+.PHONY: smoke
+smoke: $(STAMP) $(TF_CLI_CONFIG) ## Run the deployed state machine for a canary date; fails unless it succeeds and emails
+	$(PY) -m etl smoke --env $(ENV)
+
+.PHONY: validate
+validate: $(TF_CLI_CONFIG) ## terraform validate of every environment (offline, no backend)
+	@for env in local aws; do \
+		TF_DATA_DIR=$(CURDIR)/.tf/validate/$$env terraform -chdir=infra/envs/$$env init -backend=false -input=false >/dev/null && \
+		TF_DATA_DIR=$(CURDIR)/.tf/validate/$$env terraform -chdir=infra/envs/$$env validate -no-color || exit 1; \
+	done
+
+CHECKOV_VENV := .tools/checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
+
+.PHONY: scan
+scan: $(CHECKOV) ## checkov security scan of infra/ (results in build/checkov/)
+	@mkdir -p build/checkov
+	$(CHECKOV) -d infra --framework terraform --compact --quiet --output cli --output junitxml --output-file-path console,build/checkov
+
+.PHONY: browser
+browser: ## Install headless Chromium (Debian) for the dashboard's browser test, if missing
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+.PHONY: run
+run: setup ## Fresh clone to a finished run: emulator up, deploy, run today's sample, summary, email, dashboard
+	$(MAKE) --no-print-directory up
+	$(MAKE) --no-print-directory deploy ENV=local
+	$(PY) -m etl demo
+	$(PY) -m etl dashboard local
+
 .PHONY: bench
 bench: $(STAMP) $(TF_CLI_CONFIG) ## Benchmark on a private emulator: table + build/bench/results.json (BENCH_ARGS=...)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove build outputs and emulator state (keeps .venv)
-	rm -rf build .emulator .pytest_cache
+	rm -rf build .emulator .pytest_cache .tf/validate

@@ -232,3 +232,29 @@ def requeue(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"requeued {count} record(s); the next run retries them")
+
+
+@app.command()
+def smoke(
+    env: EnvOption = "local",
+    canary_date: Annotated[
+        datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="A date that never has partner data.")
+    ] = datetime(2000, 1, 1),
+) -> None:
+    """Check a deployment: run the state machine for a canary date (no partner file, so nothing is
+    written to the orders table) and require a NO_DATA run whose status email was published."""
+    stack = _stack(env)
+    try:
+        started = ops.start_run(stack, canary_date.date())
+        execution = ops.wait(stack, started.execution_arn, timeout_seconds=900)
+        problems = ops.smoke_problems(stack, started, execution)
+    except StackError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if problems:
+        for problem in problems:
+            console.print(f"[red]smoke test failed:[/red] {problem}")
+        raise typer.Exit(1)
+    console.print(
+        f"smoke test passed: {started.execution_arn} SUCCEEDED, NO_DATA run recorded, status email published"
+    )

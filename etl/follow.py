@@ -37,7 +37,7 @@ def step_events(history: list[dict[str, Any]]) -> list[StepEvent]:
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
             steps.append(
-                StepEvent(at, "exited", name, _summary(event["stateExitedEventDetails"].get("output")))
+                StepEvent(at, "exited", name, _summary(name, event["stateExitedEventDetails"].get("output")))
             )
         elif kind in {"TaskFailed", "LambdaFunctionFailed"}:
             details = (
@@ -64,25 +64,24 @@ def _error_text(details: dict[str, Any]) -> str:
     return f"{error}: {str(cause)[:300]}" if cause else error
 
 
-def _summary(output: str | None) -> str:
-    """The few figures of a state's output a person cares about while watching."""
-    if not output:
-        return ""
+def _summary(state: str, output: str | None) -> str:
+    """The few figures of what this state added to the output, that a person cares about while watching."""
     try:
-        data = json.loads(output)
+        data = json.loads(output or "")
     except ValueError:
         return ""
-    picks = []
-    extract = (data.get("extract") or {}).get("value") if isinstance(data, dict) else None
-    if isinstance(extract, dict) and "staged_records" in extract:
-        picks.append(f"staged {extract['staged_records']} records in {extract.get('chunks', '?')} chunk(s)")
-    result = (data.get("result") or {}).get("value") if isinstance(data, dict) else None
-    if isinstance(result, dict) and "status" in result:
-        picks.append(f"status {result['status']}")
-    load = data.get("load") if isinstance(data, dict) else None
-    if isinstance(load, dict) and "state" in load:
-        picks.append(f"job run {load['state']}")
-    return "; ".join(picks)
+    if not isinstance(data, dict):
+        return ""
+    extract = (data.get("extract") or {}).get("value")
+    result = (data.get("result") or {}).get("value")
+    load = data.get("load")
+    if state == "Extract" and isinstance(extract, dict) and "staged_records" in extract:
+        return f"staged {extract['staged_records']} records in {extract.get('chunks', '?')} chunk(s)"
+    if state == "Load" and isinstance(load, dict) and "state" in load:
+        return f"job run {load['state']}"
+    if state in {"TrackResult", "RecordFailure"} and isinstance(result, dict) and "status" in result:
+        return f"status {result['status']}"
+    return ""
 
 
 def follow(

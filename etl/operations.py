@@ -79,6 +79,28 @@ def wait(
         time.sleep(poll_seconds)
 
 
+def smoke_problems(stack: Stack, started: StartedRun, execution: dict[str, Any]) -> list[str]:
+    """What is wrong with a canary run, if anything: it must succeed, record NO_DATA and publish its email."""
+    problems = []
+    if execution["status"] != "SUCCEEDED":
+        problems.append(f"execution ended {execution['status']}")
+    item = run_item(stack, started.run_date)
+    if item is None or item.get("status") != "NO_DATA" or item.get("execution_arn") != started.execution_arn:
+        problems.append(
+            f"run record for {started.run_date} is {item and item.get('status')!r}, expected NO_DATA"
+        )
+    notified = [
+        json.loads(event["stateExitedEventDetails"].get("output") or "{}")
+        for event in stack.client("stepfunctions").get_execution_history(
+            executionArn=started.execution_arn, maxResults=1000
+        )["events"]
+        if event["type"] == "TaskStateExited" and event["stateExitedEventDetails"]["name"] == "Notify"
+    ]
+    if not notified:
+        problems.append("the Notify state did not complete: no status email was published")
+    return problems
+
+
 def run_item(stack: Stack, run_date: date) -> dict[str, Any] | None:
     item = (
         stack.table(stack.outputs.runs_table_name)

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.contract import Reason
 from pipeline.runs import Counts
@@ -110,7 +111,8 @@ def _fmt_duration(seconds: float | None) -> str:
 
 
 def print_email(console: Console, text: str) -> None:
-    console.print(Panel(text.rstrip(), title="status email", expand=False))
+    # The email is data, not markup: "[nightly-etl]" in its subject must print as written.
+    console.print(Panel(Text(text.rstrip()), title="status email", expand=False))
 
 
 def simulation_table() -> Table:

@@ -6,7 +6,7 @@
 - ``dev`` / ``prod``: a real AWS account, with the environment's S3 backend file and tfvars. Nothing runs
   without credentials.
 
-Usage: deploy.py --env ENV {preflight,plan,apply,output} [--artifacts-dir DIR] [-- TERRAFORM_ARGS...]
+Usage: deploy.py --env ENV {preflight,plan,apply,apply-plan,output} [--artifacts-dir DIR] [-- TERRAFORM_ARGS...]
 (run it through make: the Makefile points Terraform at its provider mirror and plugin cache)
 """
 
@@ -126,6 +126,8 @@ def caller_identity(env: str) -> dict[str, str]:
 
 def run_terraform(target: Target, *args: str) -> int:
     command = [terraform_binary(), f"-chdir={target.workdir}", *args]
+    if not sys.stdout.isatty() and args and args[0] in {"init", "plan", "apply"}:
+        command.insert(3, "-no-color")  # logs and CI consoles get plain text
     return subprocess.run(command, env=target.process_env, check=False).returncode
 
 
@@ -182,7 +184,7 @@ def approval_args(target: Target) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", choices=ENVIRONMENTS, default="local")
-    parser.add_argument("command", choices=("preflight", "plan", "apply", "output"))
+    parser.add_argument("command", choices=("preflight", "plan", "apply", "apply-plan", "output"))
     parser.add_argument("--artifacts-dir", type=Path, help="build outputs to deploy (default: build/)")
     argv = sys.argv[1:] if argv is None else list(argv)
     terraform_args: list[str] = []
@@ -203,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         ensure_initialised(target)
         if options.command == "output":
             return run_terraform(target, "output", "-json", *terraform_args)
+        if options.command == "apply-plan":
+            # A saved plan carries its variables; Terraform refuses -var-file next to it.
+            return run_terraform(target, "apply", "-input=false", *terraform_args)
         if options.command == "plan":
             return run_terraform(target, "plan", "-input=false", *var_args(target), *terraform_args)
         return run_terraform(target, "apply", *approval_args(target), *var_args(target), *terraform_args)
