@@ -48,7 +48,7 @@ format: $(STAMP) ## Format Python and Terraform in place
 	terraform fmt -recursive infra
 
 .PHONY: test
-test: setup lint ## Everything CI runs: lint, unit, component and end-to-end tests
+test: setup lint validate ## Everything CI runs: lint, terraform validate, unit, component and end-to-end tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # --- the emulator ------------------------------------------------------------------------------
