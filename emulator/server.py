@@ -85,6 +85,8 @@ def build_app(settings: EmulatorSettings) -> EmulatorApp:
 
 def check_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server itself binds: connections in TIME_WAIT from a previous run don't make the port busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
