@@ -451,7 +451,7 @@ def measure_iteration(bench: Bench, options: argparse.Namespace, data: dict[str,
             started = time.monotonic()
             build_artifacts(bench.artifacts)
             packaged = time.monotonic()
-            bench.deploy()
+            run_deploy(bench.env, "apply", "--artifacts-dir", str(bench.artifacts), "--", "-no-color")
             applied = time.monotonic()
             run_date = bench.fresh_date()
             landing = bench.outputs["landing_bucket_name"]
@@ -663,7 +663,7 @@ def print_table(rows: list[Row], settings: str) -> None:
         met = "" if row.met is None else ("[green]yes[/]" if row.met else "[red]no[/]")
         figure = f"[red]{row.figure}[/]" if row.figure == "error" else row.figure
         table.add_row(row.measurement, figure, row.goal, met, row.detail)
-    Console().print(table)
+    Console(width=max(160, shutil.get_terminal_size().columns)).print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -728,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     options.output.parent.mkdir(parents=True, exist_ok=True)
     options.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print_table(rows, settings)
-    print(f"bench: results in {options.output}")
+    print(f"bench: results in {os.path.relpath(options.output, Path.cwd())}")
     return 0
 
 
