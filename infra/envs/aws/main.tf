@@ -34,6 +34,7 @@ module "nightly_etl" {
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
   retry_max_receive_count            = var.retry_max_receive_count
   log_retention_days                 = var.log_retention_days
+  log_kms_key_arn                    = var.log_kms_key_arn
   lambda_memory_sizes                = var.lambda_memory_sizes
   max_attempts                       = var.max_attempts
   orders_source                      = var.orders_source
@@ -44,4 +45,7 @@ module "nightly_etl" {
   redash_api_key_parameter           = var.redash_api_key_parameter
   state_machine_log_level            = var.state_machine_log_level
   state_machine_tracing_enabled      = var.state_machine_tracing_enabled
+  alarms_enabled                     = var.alarms_enabled
+  retry_backlog_threshold            = var.retry_backlog_threshold
+  quarantine_threshold               = var.quarantine_threshold
 }

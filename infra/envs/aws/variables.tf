@@ -80,7 +80,7 @@ variable "staging_runs_expiration_days" {
 }
 
 variable "noncurrent_version_expiration_days" {
-  description = "Days after which noncurrent versions of staging objects expire."
+  description = "Days after which noncurrent object versions expire in the landing, staging and artifacts buckets."
   type        = number
   default     = 30
 }
@@ -94,7 +94,7 @@ variable "retry_max_receive_count" {
 variable "log_retention_days" {
   description = "Retention of the log groups, in days."
   type        = number
-  default     = 30
+  default     = 365
 }
 
 variable "lambda_memory_sizes" {
@@ -154,5 +154,29 @@ variable "state_machine_log_level" {
 variable "state_machine_tracing_enabled" {
   description = "Trace executions with AWS X-Ray."
   type        = bool
-  default     = false
+  default     = true
+}
+
+variable "log_kms_key_arn" {
+  description = "Customer managed KMS key for the log groups; its key policy must allow the region's CloudWatch Logs service principal. Null keeps CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
+}
+
+variable "alarms_enabled" {
+  description = "Create the CloudWatch alarms notifying the status topic (see infra/modules/alarms)."
+  type        = bool
+  default     = true
+}
+
+variable "retry_backlog_threshold" {
+  description = "Visible messages on the retry queue above which the retry backlog alarm fires."
+  type        = number
+  default     = 1000
+}
+
+variable "quarantine_threshold" {
+  description = "Visible messages on the retry dead-letter queue above which the quarantine alarm fires (0: any quarantined record)."
+  type        = number
+  default     = 0
 }

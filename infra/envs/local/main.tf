@@ -61,4 +61,6 @@ module "nightly_etl" {
   force_destroy_buckets       = true
   deletion_protection_enabled = false
   log_retention_days          = 7
+  # The emulator has no X-Ray and no AWS managed IAM policies to attach for it.
+  lambda_tracing_mode = "PassThrough"
 }

@@ -153,6 +153,7 @@ data "aws_iam_policy_document" "lambda" {
     resources = ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
   }
 
+
   dynamic "statement" {
     for_each = concat(local.function_statements[each.key], local.kms_statements)
 
@@ -172,15 +173,32 @@ resource "aws_iam_role_policy" "lambda" {
   policy = data.aws_iam_policy_document.lambda[each.key].json
 }
 
+# X-Ray has no resource-level permissions: the AWS managed policy for sending traces keeps the wildcard out
+# of the functions' own policies.
+resource "aws_iam_role_policy_attachment" "lambda_tracing" {
+  for_each = var.lambda_tracing_mode == "Active" ? local.function_names : {}
+
+  role       = aws_iam_role.lambda[each.key].name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
 resource "aws_cloudwatch_log_group" "lambda" {
   for_each = local.function_names
 
+  #checkov:skip=CKV_AWS_338:Retention is log_retention_days, 365 days by default and in envs/aws; only the throwaway emulator stack (envs/local) keeps 7 days.
+  #checkov:skip=CKV_AWS_158:Encrypted with log_kms_key_arn when the environment sets one (its key policy must let CloudWatch Logs use it); CloudWatch Logs' own encryption otherwise.
   name              = "/aws/lambda/${each.value}"
   retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
 }
 
 resource "aws_lambda_function" "this" {
   for_each = local.function_names
+
+  #checkov:skip=CKV_AWS_116:Only the state machine invokes the functions, synchronously; it handles failures (Catch to track_failure, retries). A DLQ only receives failed asynchronous invocations.
+  #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and the partner's HTTPS source; no VPC resource is involved, and a VPC would add NAT gateways or endpoints for nothing.
+  #checkov:skip=CKV_AWS_272:The code comes from the build of this repository, uploaded by the same pipeline to the TLS-only, versioned, non-public artifacts bucket; there is no Signer profile to validate against.
+  #checkov:skip=CKV_AWS_115:One execution per run date (backfills bounded by glue_max_concurrent_runs) caps concurrency already; reserving concurrency would take it from the account pool and fails in accounts with the default low quota.
 
   function_name    = each.value
   description      = "Nightly ETL: ${each.key}."
@@ -192,14 +210,20 @@ resource "aws_lambda_function" "this" {
   source_code_hash = filebase64sha256(local.artifacts[local.lambda_keys[each.key]])
   timeout          = local.timeouts[each.key]
   memory_size      = local.memory_sizes[each.key]
+  # The variables hold names and URLs, no secrets (the Redash API key stays in SSM). Null: AWS managed key.
+  kms_key_arn = var.kms_key_arn
 
   environment {
     variables = local.environment
   }
 
+  tracing_config {
+    mode = var.lambda_tracing_mode
+  }
+
   # The log group must exist (with its retention) before the first invocation creates it, and the role
   # must hold its permissions before the function can be invoked.
-  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda]
+  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda, aws_iam_role_policy_attachment.lambda_tracing]
 }
 
 # --- Glue job ------------------------------------------------------------------------------------
@@ -265,6 +289,17 @@ data "aws_iam_policy_document" "glue" {
     }
   }
 
+  # With encrypted logs (security configuration), Glue associates the key with the job's log groups.
+  dynamic "statement" {
+    for_each = var.log_kms_key_arn == null ? [] : [1]
+
+    content {
+      sid       = "EncryptJobLogs"
+      actions   = ["logs:AssociateKmsKey"]
+      resources = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws-glue/*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = local.kms_statements
 
@@ -282,15 +317,40 @@ resource "aws_iam_role_policy" "glue" {
   policy = data.aws_iam_policy_document.glue.json
 }
 
+# Encrypts what the job writes to S3 (staging run files); with customer managed keys also its CloudWatch logs
+# (log_kms_key_arn) and job bookmarks (kms_key_arn).
+resource "aws_glue_security_configuration" "load_orders" {
+  #checkov:skip=CKV_AWS_99:CloudWatch and job bookmark encryption need customer managed keys: they are on when log_kms_key_arn and kms_key_arn are set. The job's S3 output is always encrypted (SSE-S3 without a key).
+  name = "${var.name_prefix}-load-orders"
+
+  encryption_configuration {
+    s3_encryption {
+      s3_encryption_mode = var.kms_key_arn == null ? "SSE-S3" : "SSE-KMS"
+      kms_key_arn        = var.kms_key_arn
+    }
+
+    cloudwatch_encryption {
+      cloudwatch_encryption_mode = var.log_kms_key_arn == null ? "DISABLED" : "SSE-KMS"
+      kms_key_arn                = var.log_kms_key_arn
+    }
+
+    job_bookmarks_encryption {
+      job_bookmarks_encryption_mode = var.kms_key_arn == null ? "DISABLED" : "CSE-KMS"
+      kms_key_arn                   = var.kms_key_arn
+    }
+  }
+}
+
 resource "aws_glue_job" "load_orders" {
-  name              = "${var.name_prefix}-load-orders"
-  description       = "Nightly ETL: join, validate and load the staged orders into DynamoDB."
-  role_arn          = aws_iam_role.glue.arn
-  glue_version      = var.glue_version
-  worker_type       = var.glue_worker_type
-  number_of_workers = var.glue_number_of_workers
-  execution_class   = "STANDARD"
-  timeout           = var.glue_timeout_minutes
+  name                   = "${var.name_prefix}-load-orders"
+  description            = "Nightly ETL: join, validate and load the staged orders into DynamoDB."
+  role_arn               = aws_iam_role.glue.arn
+  glue_version           = var.glue_version
+  worker_type            = var.glue_worker_type
+  number_of_workers      = var.glue_number_of_workers
+  execution_class        = "STANDARD"
+  security_configuration = aws_glue_security_configuration.load_orders.name
+  timeout                = var.glue_timeout_minutes
   # The state machine owns retries (with backoff); a Glue-level retry would double them.
   max_retries = 0
 

@@ -125,7 +125,7 @@ variable "lambda_runtime" {
 variable "log_retention_days" {
   description = "Retention of the functions' CloudWatch log groups, in days."
   type        = number
-  default     = 30
+  default     = 365
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
@@ -229,4 +229,21 @@ variable "glue_max_concurrent_runs" {
   description = "Runs of the load job allowed at the same time (backfills run several dates)."
   type        = number
   default     = 3
+}
+
+variable "log_kms_key_arn" {
+  description = "KMS key encrypting the functions' log groups. Its key policy must allow the CloudWatch Logs service principal of the region. Null keeps CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
+}
+
+variable "lambda_tracing_mode" {
+  description = "X-Ray tracing mode of every function: Active samples and traces invocations, PassThrough only forwards an upstream trace header."
+  type        = string
+  default     = "Active"
+
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.lambda_tracing_mode)
+    error_message = "lambda_tracing_mode must be Active or PassThrough."
+  }
 }

@@ -140,11 +140,13 @@ resource "aws_iam_instance_profile" "instance" {
 # --- the Redash host --------------------------------------------------------------------------------
 
 resource "aws_instance" "redash" {
+  #checkov:skip=CKV_AWS_126:Basic 5-minute metrics suffice for a single dashboard host behind a health-checked load balancer; detailed monitoring is billed per metric.
   ami                    = local.ami_id
   instance_type          = var.instance_type
   subnet_id              = var.instance_subnet_id
   vpc_security_group_ids = [aws_security_group.instance.id]
   iam_instance_profile   = aws_iam_instance_profile.instance.name
+  ebs_optimized          = true
 
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
     aws_region     = data.aws_region.current.name
@@ -178,16 +180,20 @@ resource "aws_instance" "redash" {
 }
 
 resource "aws_lb" "redash" {
+  #checkov:skip=CKV2_AWS_20:With certificate_arn set, aws_lb_listener.http (count) redirects port 80 to HTTPS; only the documented no-certificate opt-in serves plain HTTP.
+  #checkov:skip=CKV_AWS_91:Access logs need an S3 bucket with the regional ELB log-delivery policy, which this module does not own; Redash logs its own requests and queries.
   name                       = substr("${var.name_prefix}-redash", 0, 32)
   load_balancer_type         = "application"
   internal                   = var.internal
   subnets                    = var.alb_subnet_ids
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
+  enable_deletion_protection = var.deletion_protection_enabled
   tags                       = var.tags
 }
 
 resource "aws_lb_target_group" "redash" {
+  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; the hop to Redash stays inside the VPC, to an instance whose security group admits only the load balancer.
   name     = substr("${var.name_prefix}-redash", 0, 32)
   port     = local.redash_port
   protocol = "HTTP"
@@ -227,24 +233,40 @@ resource "aws_lb_listener" "https" {
   tags = var.tags
 }
 
+# With a certificate, plain HTTP only redirects to HTTPS.
 resource "aws_lb_listener" "http" {
+  count = local.https ? 1 : 0
+
   load_balancer_arn = aws_lb.redash.arn
   port              = 80
   protocol          = "HTTP"
 
-  # With a certificate, plain HTTP only redirects; without one it serves Redash (see the README's warning).
   default_action {
-    type             = local.https ? "redirect" : "forward"
-    target_group_arn = local.https ? null : aws_lb_target_group.redash.arn
+    type = "redirect"
 
-    dynamic "redirect" {
-      for_each = local.https ? [1] : []
-      content {
-        port        = "443"
-        protocol    = "HTTPS"
-        status_code = "HTTP_301"
-      }
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
     }
+  }
+
+  tags = var.tags
+}
+
+# Without a certificate, port 80 serves Redash (see the README's warning).
+resource "aws_lb_listener" "http_forward" {
+  count = local.https ? 0 : 1
+
+  #checkov:skip=CKV_AWS_103:No TLS here by construction: exists only when certificate_arn is null (documented plain-HTTP opt-in); with a certificate the HTTPS listener uses ELBSecurityPolicy-TLS13-1-2-2021-06.
+  #checkov:skip=CKV_AWS_2:Exists only when certificate_arn is null, an explicit choice the README warns about (API keys and sessions cross the network unencrypted); with a certificate port 80 only redirects to HTTPS.
+  load_balancer_arn = aws_lb.redash.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.redash.arn
   }
 
   tags = var.tags

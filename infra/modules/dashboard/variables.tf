@@ -119,3 +119,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "deletion_protection_enabled" {
+  description = "Protect the load balancer from deletion; set false before destroying the dashboard."
+  type        = bool
+  default     = true
+}

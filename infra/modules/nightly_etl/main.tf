@@ -57,6 +57,8 @@ module "compute" {
   lambda_timeouts          = var.lambda_timeouts
   lambda_memory_sizes      = var.lambda_memory_sizes
   log_retention_days       = var.log_retention_days
+  log_kms_key_arn          = var.log_kms_key_arn
+  lambda_tracing_mode      = var.lambda_tracing_mode
   max_attempts             = var.max_attempts
   orders_source            = var.orders_source
   catalog_source           = var.catalog_source
@@ -76,6 +78,7 @@ module "orchestration" {
   glue_job_arn         = module.compute.glue_job_arn
   log_level            = var.state_machine_log_level
   log_retention_days   = var.log_retention_days
+  log_kms_key_arn      = var.log_kms_key_arn
   tracing_enabled      = var.state_machine_tracing_enabled
 }
 
@@ -86,4 +89,20 @@ module "schedule" {
   schedule_expression = var.schedule_expression
   enabled             = var.schedule_enabled
   state_machine_arn   = module.orchestration.state_machine_arn
+}
+
+module "alarms" {
+  source = "../alarms"
+  count  = var.alarms_enabled ? 1 : 0
+
+  name_prefix             = var.name_prefix
+  alarm_topic_arn         = module.notifications.status_topic_arn
+  state_machine_arn       = module.orchestration.state_machine_arn
+  lambda_function_names   = module.compute.lambda_function_names
+  retry_queue_arn         = module.tracking.retry_queue_arn
+  retry_dlq_arn           = module.tracking.retry_dlq_arn
+  retry_backlog_threshold = var.retry_backlog_threshold
+  quarantine_threshold    = var.quarantine_threshold
+  # Without the schedule no daily run is expected, so its absence is no alarm.
+  no_recent_success_alarm_enabled = var.schedule_enabled
 }

@@ -73,7 +73,7 @@ variable "staging_runs_expiration_days" {
 }
 
 variable "noncurrent_version_expiration_days" {
-  description = "Days after which noncurrent versions of staging objects expire."
+  description = "Days after which noncurrent object versions expire in the landing, staging and artifacts buckets."
   type        = number
   default     = 30
 }
@@ -87,7 +87,7 @@ variable "retry_max_receive_count" {
 variable "log_retention_days" {
   description = "Retention of the functions' (and the state machine's) log groups, in days."
   type        = number
-  default     = 30
+  default     = 365
 }
 
 variable "lambda_timeouts" {
@@ -153,5 +153,35 @@ variable "state_machine_log_level" {
 variable "state_machine_tracing_enabled" {
   description = "Trace executions with AWS X-Ray."
   type        = bool
-  default     = false
+  default     = true
+}
+
+variable "log_kms_key_arn" {
+  description = "KMS key encrypting the log groups (functions, state machine, Glue job). Its key policy must allow the CloudWatch Logs service principal of the region. Null keeps CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
+}
+
+variable "alarms_enabled" {
+  description = "Create the CloudWatch alarms (failed/timed-out executions, no successful run in 26 hours, retry backlog, quarantine, function errors) notifying the status topic."
+  type        = bool
+  default     = true
+}
+
+variable "retry_backlog_threshold" {
+  description = "Visible messages on the retry queue above which the retry backlog alarm fires."
+  type        = number
+  default     = 1000
+}
+
+variable "quarantine_threshold" {
+  description = "Visible messages on the retry dead-letter queue above which the quarantine alarm fires (0: any quarantined record)."
+  type        = number
+  default     = 0
+}
+
+variable "lambda_tracing_mode" {
+  description = "X-Ray tracing mode of the functions: Active (traced; the roles get AWSXRayDaemonWriteAccess) or PassThrough."
+  type        = string
+  default     = "Active"
 }

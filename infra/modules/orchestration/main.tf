@@ -75,8 +75,10 @@ resource "aws_iam_role_policy" "state_machine" {
 resource "aws_cloudwatch_log_group" "state_machine" {
   count = local.logging_enabled ? 1 : 0
 
+  #checkov:skip=CKV_AWS_158:Encrypted with log_kms_key_arn when the environment sets one (its key policy must let CloudWatch Logs use it); CloudWatch Logs' own encryption otherwise.
   name              = "/aws/vendedlogs/states/${var.name_prefix}-etl"
   retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
 }
 
 resource "aws_sfn_state_machine" "etl" {

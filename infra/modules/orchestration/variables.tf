@@ -48,11 +48,17 @@ variable "log_include_execution_data" {
 variable "log_retention_days" {
   description = "Retention of the state machine's log group, in days (when logging is on)."
   type        = number
-  default     = 30
+  default     = 365
 }
 
 variable "tracing_enabled" {
   description = "Trace executions with AWS X-Ray."
   type        = bool
-  default     = false
+  default     = true
+}
+
+variable "log_kms_key_arn" {
+  description = "KMS key encrypting the state machine's log group (when logging is on). Its key policy must allow the CloudWatch Logs service principal of the region. Null keeps CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
 }

@@ -26,7 +26,7 @@ variable "staging_runs_expiration_days" {
 }
 
 variable "noncurrent_version_expiration_days" {
-  description = "Days after which noncurrent object versions in the staging bucket expire."
+  description = "Days after which noncurrent object versions expire (all three buckets)."
   type        = number
   default     = 30
 
