@@ -48,7 +48,7 @@ format: $(STAMP) ## Format Python and Terraform in place
 	terraform fmt -recursive infra
 
 .PHONY: test
-test: setup lint validate ## Everything CI runs: lint, terraform validate, unit, component and end-to-end tests
+test: setup lint validate scan ## Everything CI runs: lint, terraform validate, checkov, unit, component and end-to-end tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # --- the emulator ------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ $(CHECKOV):
 .PHONY: scan
 scan: $(CHECKOV) ## checkov security scan of infra/ (results in build/checkov/)
 	@mkdir -p build/checkov
-	$(CHECKOV) -d infra --framework terraform --compact --quiet --output cli --output junitxml --output-file-path console,build/checkov
+	$(CHECKOV) -d infra --framework terraform --compact --quiet --output cli --output junitxml --output-file-path console,build/checkov/results_junitxml.xml
 
 .PHONY: browser
 browser: ## Install headless Chromium (Debian) for the dashboard's browser test, if missing
