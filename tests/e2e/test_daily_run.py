@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import date
 from decimal import Decimal
 
@@ -31,17 +32,15 @@ COUNTS = {
     "quarantined": 0,
     "duplicates_dropped": 1,
 }
-CATALOG = {}  # product_id -> (name, category, unit_price), read from data/products.csv
 
 
 def catalog() -> dict[str, tuple[str, str, Decimal]]:
-    import csv
-
-    if not CATALOG:
-        with operations.SAMPLE_CATALOG.open(encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f):
-                CATALOG[row["product_id"]] = (row["name"], row["category"], Decimal(row["unit_price"]))
-    return CATALOG
+    """product_id -> (name, category, unit_price) from data/products.csv."""
+    with operations.SAMPLE_CATALOG.open(encoding="utf-8", newline="") as f:
+        return {
+            row["product_id"]: (row["name"], row["category"], Decimal(row["unit_price"]))
+            for row in csv.DictReader(f)
+        }
 
 
 def test_scheduled_run_of_the_sample_file(stack: E2EStack) -> None:
@@ -56,8 +55,6 @@ def test_scheduled_run_of_the_sample_file(stack: E2EStack) -> None:
     orders = stack.orders(RUN_DATE)
     assert set(orders) == LOADED
     sample = {}
-    import csv
-
     with operations.SAMPLE_ORDERS.open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             sample[row["order_id"]] = row  # the later row of a duplicate wins
