@@ -9,7 +9,7 @@ mkdir -p "$(dirname "$out")"
 
 mirror=${TF_PROVIDER_MIRROR:-}
 if [ -z "$mirror" ]; then
-  for candidate in "$HOME/.terraform.d/plugins" /opt/tf-plugins /usr/local/share/terraform/plugins \
+  for candidate in "$HOME/.terraform.d/plugins" /usr/local/share/terraform/plugins \
                    /usr/share/terraform/plugins "$HOME/.local/share/terraform/plugins"; do
     if [ -d "$candidate/registry.terraform.io/hashicorp/aws" ]; then mirror=$candidate; break; fi
   done
