@@ -15,7 +15,9 @@ if [ -z "$mirror" ]; then
   done
 fi
 if [ -z "$mirror" ] && [ "${TF_FIND_MIRROR:-1}" = 1 ]; then
-  found=$(find / -xdev -type d -path '*/registry.terraform.io/hashicorp/aws' 2>/dev/null | head -n 1 || true)
+  # Temporary folders and Terraform's own working copies (plugin caches, .terraform) are not mirrors.
+  found=$(find / -xdev \( -path /tmp -o -path /proc -o -name .terraform -o -name plugin-cache \) -prune -o \
+    -type d -path '*/registry.terraform.io/hashicorp/aws' -print 2>/dev/null | head -n 1 || true)
   [ -n "$found" ] && mirror=${found%/registry.terraform.io/hashicorp/aws}
 fi
 
