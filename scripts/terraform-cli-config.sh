@@ -15,8 +15,9 @@ if [ -z "$mirror" ]; then
   done
 fi
 if [ -z "$mirror" ] && [ "${TF_FIND_MIRROR:-1}" = 1 ]; then
-  # Temporary folders and Terraform's own working copies (plugin caches, .terraform) are not mirrors.
-  found=$(find / -xdev \( -path /tmp -o -path /proc -o -name .terraform -o -name plugin-cache \) -prune -o \
+  # Temporary folders, build outputs and Terraform's own working copies (plugin caches, .terraform,
+  # TF_DATA_DIR providers) are not mirrors.
+  found=$(find / -xdev \( -path /tmp -o -path /proc -o -name .terraform -o -name plugin-cache -o -name providers -o -path "*/build" \) -prune -o \
     -type d -path '*/registry.terraform.io/hashicorp/aws' -print 2>/dev/null | head -n 1 || true)
   [ -n "$found" ] && mirror=${found%/registry.terraform.io/hashicorp/aws}
 fi
