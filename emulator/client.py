@@ -72,7 +72,7 @@ class EmulatorClient:
         return self.post("faults", knobs)
 
     def clear_faults(self) -> dict[str, Any]:
-        return self._call("DELETE", "faults")
+        return self.delete("faults")
 
     def outbox(self) -> list[dict[str, Any]]:
         """The emails SNS sent, oldest first: [{"path", "to", "subject", "date", ...}]."""

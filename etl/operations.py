@@ -43,8 +43,8 @@ def fire_schedule(stack: Stack, at: datetime) -> StartedRun:
     """Fire the daily rule as EventBridge would at ``at`` (emulator only) and return the started run."""
     if not stack.is_local or stack.emulator is None:
         raise StackError("firing the schedule is an emulator feature; on AWS use `etl run --date`")
-    answer = EmulatorClient(stack.emulator.endpoint).post(
-        "scheduler/fire", {"rule": stack.outputs.daily_rule_name, "time": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    answer = EmulatorClient(stack.emulator.endpoint).fire(
+        stack.outputs.daily_rule_name, at=at.strftime("%Y-%m-%dT%H:%M:%SZ")
     )
     arns = [t["execution_arn"] for t in answer.get("targets", []) if t.get("execution_arn")]
     if len(arns) != 1:
@@ -125,7 +125,7 @@ def latest_email(stack: Stack, run_date: date, since: float = 0.0) -> str | None
     """The status email for a run from the emulator's outbox (newest matching the date)."""
     if stack.emulator is None:
         return None
-    messages = EmulatorClient(stack.emulator.endpoint).get("outbox")
+    messages = EmulatorClient(stack.emulator.endpoint).outbox()
     for message in reversed(messages):
         if (
             run_date.isoformat() in message.get("subject", "")
