@@ -132,12 +132,26 @@ def run_terraform(target: Target, *args: str) -> int:
 
 
 def ensure_initialised(target: Target) -> None:
-    """``terraform init`` unless the working directory is already set up for this backend."""
-    if backend_matches(target):
+    """``terraform init`` unless the working directory is already set up for this backend and configuration."""
+    if backend_matches(target) and modules_current(target):
         return
     backend_args = [f"-backend-config={key}={value}" for key, value in target.backend_config.items()]
     if run_terraform(target, "init", "-input=false", "-reconfigure", *backend_args) != 0:
         raise DeployError(f"terraform init failed for ENV={target.env}")
+
+
+def modules_current(target: Target) -> bool:
+    """Whether Terraform's module manifest is newer than every configuration file: a module added or moved
+    since the last init (a pulled change) needs another init, or plan and apply stop at "Module not installed"."""
+    manifest = target.data_dir / "modules" / "modules.json"
+    if not manifest.exists():
+        return False
+    installed = manifest.stat().st_mtime
+    return all(
+        tf.stat().st_mtime <= installed
+        for tf in (ROOT / "infra").rglob("*.tf")
+        if ".terraform" not in tf.parts
+    )
 
 
 def backend_matches(target: Target) -> bool:
