@@ -209,6 +209,13 @@ def fault(
         float | None,
         typer.Option(min=0.0, max=1.0, help="Share (0..1) of BatchWriteItem items returned unprocessed."),
     ] = None,
+    dynamodb_unprocessed_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KEY: BatchWriteItem always leaves the items with this partition-key value unprocessed. "
+            "Repeatable."
+        ),
+    ] = None,
     fail_lambda: Annotated[
         list[str] | None,
         typer.Option(help="NAME=MESSAGE: the function raises instead of running. Repeatable."),
@@ -220,12 +227,16 @@ def fault(
     clear: Annotated[bool, typer.Option(help="Clear every fault first.")] = False,
     port: PortOption = None,
 ):
-    """Set fault knobs (with no option: show them). --fail-lambda/--fail-glue add to those already set."""
+    """Set fault knobs (with no option: show them). --dynamodb-unprocessed-key, --fail-lambda and
+    --fail-glue add to those already set."""
     client = _running_client(port)
     current = _control(client.clear_faults if clear else client.faults)
     changes: dict[str, Any] = {}
     if dynamodb_unprocessed is not None:
         changes["dynamodb_unprocessed"] = dynamodb_unprocessed
+    if dynamodb_unprocessed_key:
+        known = current["dynamodb_unprocessed_keys"]
+        changes["dynamodb_unprocessed_keys"] = known + [k for k in dynamodb_unprocessed_key if k not in known]
     if fail_lambda:
         changes["fail_lambda"] = {**current["fail_lambda"], **_pairs(fail_lambda, "--fail-lambda")}
     if fail_glue:

@@ -1,9 +1,16 @@
-"""The ``dynamodb_unprocessed`` fault: BatchWriteItem leaves a share of its items unprocessed.
+"""The ``dynamodb_unprocessed`` faults: BatchWriteItem leaves some of its items unprocessed.
 
 DynamoDB under throttling writes part of a batch and returns the rest as ``UnprocessedItems``, in the
-request's own shape, for the caller to retry. With the knob at p, each item of a request is left out with
-probability p (drawn from the fault registry's ``random``, so a ``seed`` makes runs repeatable); moto writes
-the others, and the left-out ones are added to its answer's ``UnprocessedItems``.
+request's own shape, for the caller to retry. With the ``dynamodb_unprocessed`` knob at p, each item of a
+request is left out with probability p (drawn from the fault registry's ``random``, so a ``seed`` makes
+runs repeatable); moto writes the others, and the left-out ones are added to its answer's
+``UnprocessedItems``.
+
+``dynamodb_unprocessed_keys`` targets records instead of a share: a request whose item (PutRequest) or key
+(DeleteRequest) has one of the listed values in its table's partition key is left out every time, so that
+record never gets written however often it is retried (a hot key, a poisoned record). The value is
+compared as written in the request: an S value, or an N as its digits. The table's partition key comes
+from moto's backend.
 
 When every item of a request is left out, real DynamoDB answers ProvisionedThroughputExceededException
 instead, which the SDK retries with backoff for many seconds. We answer with all of them as
@@ -16,23 +23,32 @@ import json
 import random
 import re
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from emulator.app import EmulatorApp, target_is
-from emulator.faults import FaultRegistry
+from emulator.faults import FaultRegistry, Faults
 from emulator.settings import ACCOUNT_ID
 
 BATCH_WRITE_ITEM = "DynamoDB_20120810.BatchWriteItem"
 _REGION_IN_CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
 
 
+def _never(table: str, request: dict[str, Any]) -> bool:
+    return False
+
+
 def split_batch(
-    request_items: dict[str, list[dict[str, Any]]], share: float, rng: random.Random
+    request_items: dict[str, list[dict[str, Any]]],
+    share: float,
+    rng: random.Random,
+    stuck: Callable[[str, dict[str, Any]], bool] = _never,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
     """Split a BatchWriteItem ``RequestItems`` into (items to write, items left unprocessed).
 
+    ``stuck(table, request)`` requests are always left out; each other one with probability ``share``.
     Tables whose items are all left out are absent from the first; tables with none left out, from the
     second. Each request keeps its shape ({"PutRequest": {...}} or {"DeleteRequest": {...}}).
     """
@@ -40,7 +56,7 @@ def split_batch(
     unprocessed: dict[str, list[dict[str, Any]]] = {}
     for table, requests in request_items.items():
         for request in requests:
-            chosen = unprocessed if rng.random() < share else kept
+            chosen = unprocessed if stuck(table, request) or rng.random() < share else kept
             chosen.setdefault(table, []).append(request)
     return kept, unprocessed
 
@@ -57,7 +73,7 @@ class DynamoDBFaultsExtension:
         is_batch_write = target_is(BATCH_WRITE_ITEM)
         app.intercept(
             "dynamodb_faults.unprocessed",
-            lambda request: is_batch_write(request) and self.registry.current().dynamodb_unprocessed > 0,
+            lambda request: is_batch_write(request) and _active(self.registry.current()),
             self._batch_write_item,
         )
 
@@ -70,10 +86,18 @@ class DynamoDBFaultsExtension:
         request_items = body.get("RequestItems")
         if not isinstance(request_items, dict) or not request_items:
             return self.app.forward(request)
-        if self._missing_table(request, list(request_items)):
+        region = self._region(request)
+        if self._missing_table(region, list(request_items)):
             return self.app.forward(request)  # moto answers ResourceNotFoundException before writing
-        share = self.registry.current().dynamodb_unprocessed
-        kept, unprocessed = split_batch(request_items, share, self.registry.random)
+        faults = self.registry.current()
+        stuck = _never
+        if faults.dynamodb_unprocessed_keys:
+            stuck = _stuck_keys(
+                self._partition_keys(region, list(request_items)), faults.dynamodb_unprocessed_keys
+            )
+        kept, unprocessed = split_batch(
+            request_items, faults.dynamodb_unprocessed, self.registry.random, stuck
+        )
         if not unprocessed:
             return self.app.forward(request)
         answer: dict[str, Any] = {"UnprocessedItems": {}}
@@ -89,14 +113,42 @@ class DynamoDBFaultsExtension:
         answer["UnprocessedItems"] = merged
         return _dynamodb_response(answer, response)
 
-    def _missing_table(self, request: Request, tables: list[str]) -> str | None:
-        from moto.dynamodb.models import dynamodb_backends
-
+    def _region(self, request: Request) -> str:
         assert self.app is not None
         match = _REGION_IN_CREDENTIAL.search(request.headers.get("Authorization", ""))
-        region = match.group(1) if match else self.app.settings.region
+        return match.group(1) if match else self.app.settings.region
+
+    def _missing_table(self, region: str, tables: list[str]) -> str | None:
+        from moto.dynamodb.models import dynamodb_backends
+
         existing = dynamodb_backends[ACCOUNT_ID][region].tables
         return next((table for table in tables if table not in existing), None)
+
+    def _partition_keys(self, region: str, tables: list[str]) -> dict[str, str]:
+        """Each table's partition key attribute name, as moto holds the table."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        existing = dynamodb_backends[ACCOUNT_ID][region].tables
+        return {table: existing[table].hash_key_attr for table in tables}
+
+
+def _active(faults: Faults) -> bool:
+    return faults.dynamodb_unprocessed > 0 or bool(faults.dynamodb_unprocessed_keys)
+
+
+def _stuck_keys(partition_keys: dict[str, str], values: list[str]) -> Callable[[str, dict[str, Any]], bool]:
+    """Whether a request writes or deletes an item whose partition-key value is one of ``values``."""
+    wanted = set(values)
+
+    def stuck(table: str, request: dict[str, Any]) -> bool:
+        if "PutRequest" in request:
+            attributes = request["PutRequest"].get("Item") or {}
+        else:
+            attributes = (request.get("DeleteRequest") or {}).get("Key") or {}
+        value = attributes.get(partition_keys[table])
+        return isinstance(value, dict) and any(v in wanted for v in value.values() if isinstance(v, str))
+
+    return stuck
 
 
 def _dynamodb_response(answer: dict[str, Any], template: Response | None) -> Response:

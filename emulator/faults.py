@@ -3,6 +3,9 @@
 Set over the control API (``POST /_emulator/faults``) or the CLI (``emulator fault``):
 - ``dynamodb_unprocessed``: share (0..1) of BatchWriteItem items returned as UnprocessedItems
   (applied by ``emulator.dynamodb_faults``, drawing from ``FaultRegistry.random``);
+- ``dynamodb_unprocessed_keys``: partition-key values whose BatchWriteItem requests (puts and deletes, in
+  any table) are always returned as UnprocessedItems: one record that can never be written, however
+  often the caller retries it;
 - ``fail_lambda``: function name → error message, the function raises ``EmulatedFault`` instead of running;
 - ``fail_glue``: job name → error message, the job run FAILS with it instead of running its script.
 Extensions read the current knobs from ``FaultRegistry.current()``.
@@ -24,6 +27,7 @@ from emulator.app import ControlError, EmulatorApp, control_json
 @dataclass(frozen=True)
 class Faults:
     dynamodb_unprocessed: float = 0.0
+    dynamodb_unprocessed_keys: list[str] = field(default_factory=list)
     fail_lambda: dict[str, str] = field(default_factory=dict)
     fail_glue: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
@@ -31,6 +35,9 @@ class Faults:
     def validate(self) -> None:
         if not 0.0 <= self.dynamodb_unprocessed <= 1.0:
             raise ControlError(f"dynamodb_unprocessed must be within 0..1, got {self.dynamodb_unprocessed}")
+        keys = self.dynamodb_unprocessed_keys
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            raise ControlError(f"dynamodb_unprocessed_keys must be a list of strings, got {keys!r}")
 
 
 class FaultRegistry:

@@ -1,4 +1,5 @@
-"""The dynamodb_unprocessed fault: BatchWriteItem leaves a share of its items unprocessed."""
+"""The dynamodb_unprocessed faults: BatchWriteItem leaves a share of its items, or the items of given keys,
+unprocessed."""
 
 import random
 import uuid
@@ -18,12 +19,12 @@ def faults(emulator):
     emulator.control.clear_faults()
 
 
-def orders_table(emulator) -> str:
+def orders_table(emulator, key: str = "order_id", key_type: str = "S") -> str:
     name = f"orders-{uuid.uuid4().hex[:10]}"
     emulator.client("dynamodb").create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": key_type}],
         BillingMode="PAY_PER_REQUEST",
     )
     return name
@@ -144,6 +145,108 @@ def test_the_knob_must_be_a_share(emulator, faults):
         faults.set_faults(dynamodb_unprocessed=1.5)
 
 
+def put_keys(requests: list[dict]) -> list[str]:
+    return [request["PutRequest"]["Item"]["order_id"]["S"] for request in requests]
+
+
+def test_writes_of_the_listed_keys_always_come_back_unprocessed_and_only_they(emulator, faults):
+    table = orders_table(emulator)
+    faults.set_faults(dynamodb_unprocessed_keys=["o-00003", "o-00030", "not-written-here"])
+    dynamodb = emulator.client("dynamodb")
+
+    keys, unprocessed = write_in_batches(emulator, table, 50)
+    for _ in range(5):  # however often the caller retries them
+        answer = dynamodb.batch_write_item(RequestItems={table: unprocessed})
+        assert answer["UnprocessedItems"] == {table: unprocessed}
+
+    assert put_keys(unprocessed) == ["o-00003", "o-00030"]
+    assert unprocessed[0] == put("o-00003")
+    assert stored_keys(emulator, table) == keys - {"o-00003", "o-00030"}
+
+
+def test_a_batch_of_only_listed_keys_writes_nothing(emulator, faults):
+    table = orders_table(emulator)
+    faults.set_faults(dynamodb_unprocessed_keys=["o-1", "o-2"])
+
+    answer = emulator.client("dynamodb").batch_write_item(RequestItems={table: [put("o-1"), put("o-2")]})
+
+    assert answer["UnprocessedItems"] == {table: [put("o-1"), put("o-2")]}
+    assert stored_keys(emulator, table) == set()
+
+
+def test_listed_keys_are_matched_on_each_tables_own_partition_key(emulator, faults):
+    by_customer = orders_table(emulator, key="customer")
+    by_number = orders_table(emulator, key="number", key_type="N")
+    faults.set_faults(dynamodb_unprocessed_keys=["Ada", "42"])
+
+    def item(key: str, value: dict, other: str) -> dict:
+        return {"PutRequest": {"Item": {key: value, "order_id": {"S": other}}}}
+
+    answer = emulator.client("dynamodb").batch_write_item(
+        RequestItems={
+            by_customer: [item("customer", {"S": "Ada"}, "o-1"), item("customer", {"S": "Grace"}, "Ada")],
+            by_number: [item("number", {"N": "42"}, "o-2"), item("number", {"N": "7"}, "42")],
+        }
+    )
+
+    assert answer["UnprocessedItems"] == {
+        by_customer: [item("customer", {"S": "Ada"}, "o-1")],
+        by_number: [item("number", {"N": "42"}, "o-2")],
+    }
+    scanned = emulator.client("dynamodb").scan(TableName=by_number)["Items"]
+    assert [entry["number"] for entry in scanned] == [{"N": "7"}]
+
+
+def test_deletes_of_listed_keys_come_back_unprocessed(emulator, faults):
+    table = orders_table(emulator)
+    keys, _ = write_in_batches(emulator, table, 3)
+    faults.set_faults(dynamodb_unprocessed_keys=["o-00001"])
+
+    deletes = [{"DeleteRequest": {"Key": {"order_id": {"S": key}}}} for key in sorted(keys)]
+    answer = emulator.client("dynamodb").batch_write_item(RequestItems={table: deletes})
+
+    assert answer["UnprocessedItems"] == {table: [deletes[1]]}
+    assert stored_keys(emulator, table) == {"o-00001"}
+
+
+def test_with_a_share_as_well_the_others_get_in_on_a_retry_and_the_listed_key_never(emulator, faults):
+    table = orders_table(emulator)
+    faults.set_faults(dynamodb_unprocessed=0.3, dynamodb_unprocessed_keys=["o-00007"], seed=42)
+    dynamodb = emulator.client("dynamodb")
+
+    keys, pending = write_in_batches(emulator, table, 1000)
+    first_pass = len(pending)
+    for _ in range(60):
+        if pending == [put("o-00007")]:
+            break
+        answer = dynamodb.batch_write_item(RequestItems={table: pending[:ITEMS_PER_BATCH]})
+        pending = pending[ITEMS_PER_BATCH:] + answer["UnprocessedItems"].get(table, [])
+
+    assert 0.25 <= first_pass / 1000 <= 0.35
+    assert pending == [put("o-00007")]
+    assert stored_keys(emulator, table) == keys - {"o-00007"}
+
+
+def test_clearing_the_faults_lets_the_listed_keys_be_written(emulator, faults):
+    table = orders_table(emulator)
+    faults.set_faults(dynamodb_unprocessed_keys=["o-00002"])
+    keys, unprocessed = write_in_batches(emulator, table, 5)
+    faults.clear_faults()
+
+    answer = emulator.client("dynamodb").batch_write_item(RequestItems={table: unprocessed})
+
+    assert put_keys(unprocessed) == ["o-00002"]
+    assert answer["UnprocessedItems"] == {}
+    assert stored_keys(emulator, table) == keys
+
+
+@pytest.mark.parametrize("keys", ["o-1", [1, 2], {"o-1": True}])
+def test_the_listed_keys_must_be_a_list_of_strings(emulator, faults, keys):
+    with pytest.raises(RuntimeError, match="dynamodb_unprocessed_keys must be a list of strings"):
+        faults.set_faults(dynamodb_unprocessed_keys=keys)
+    assert faults.faults()["dynamodb_unprocessed_keys"] == []
+
+
 def test_split_batch_keeps_tables_order_and_shape():
     requests = {"a": [put(f"a{n}") for n in range(6)], "b": [put("b0")]}
 
@@ -166,3 +269,15 @@ def test_split_batch_at_the_extremes(share, kept_count):
 
     assert sum(len(v) for v in kept.values()) == kept_count
     assert sum(len(v) for v in unprocessed.values()) == 7 - kept_count
+
+
+def test_split_batch_leaves_out_every_stuck_request_whatever_the_share():
+    requests = {"a": [put(f"a{n}") for n in range(6)], "b": [put("b0"), put("a3")]}
+
+    def stuck(table: str, request: dict) -> bool:
+        return request["PutRequest"]["Item"]["order_id"]["S"] == "a3"
+
+    kept, unprocessed = split_batch(requests, 0.0, random.Random(3), stuck)
+
+    assert unprocessed == {"a": [put("a3")], "b": [put("a3")]}
+    assert kept == {"a": [put(f"a{n}") for n in (0, 1, 2, 4, 5)], "b": [put("b0")]}

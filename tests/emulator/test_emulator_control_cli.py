@@ -67,19 +67,42 @@ def test_fault_sets_knobs_and_adds_named_failures(emulator, faults):
     assert json.loads(second.stdout) == faults.faults()
     assert faults.faults() == {
         "dynamodb_unprocessed": 0.3,
+        "dynamodb_unprocessed_keys": [],
         "fail_lambda": {"extract": "disk full", "notify": "SES down"},
         "fail_glue": {"load_orders": "OOM"},
         "seed": None,
     }
 
 
+def test_fault_adds_keys_whose_writes_always_come_back_unprocessed(emulator, faults):
+    first = cli(
+        emulator.env, "fault", "--dynamodb-unprocessed-key", "ORD-1", "--dynamodb-unprocessed-key", "ORD-2"
+    )
+    second = cli(
+        emulator.env, "fault", "--dynamodb-unprocessed-key", "ORD-3", "--dynamodb-unprocessed-key", "ORD-1"
+    )
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["dynamodb_unprocessed_keys"] == ["ORD-1", "ORD-2", "ORD-3"]
+    assert faults.faults()["dynamodb_unprocessed_keys"] == ["ORD-1", "ORD-2", "ORD-3"]
+
+
 def test_fault_clear_resets_every_knob(emulator, faults):
-    faults.set_faults(dynamodb_unprocessed=0.5, fail_glue={"load_orders": "OOM"})
+    faults.set_faults(
+        dynamodb_unprocessed=0.5, dynamodb_unprocessed_keys=["ORD-1"], fail_glue={"load_orders": "OOM"}
+    )
 
     run = cli(emulator.env, "fault", "--clear")
 
     assert run.returncode == 0, run.stderr
-    assert faults.faults() == {"dynamodb_unprocessed": 0.0, "fail_lambda": {}, "fail_glue": {}, "seed": None}
+    assert faults.faults() == {
+        "dynamodb_unprocessed": 0.0,
+        "dynamodb_unprocessed_keys": [],
+        "fail_lambda": {},
+        "fail_glue": {},
+        "seed": None,
+    }
 
 
 def test_fault_refuses_a_failure_without_a_message_separator(emulator, faults):
