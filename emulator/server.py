@@ -36,11 +36,12 @@ def _configure_moto(settings: EmulatorSettings) -> None:
 
 def _extensions(app: EmulatorApp) -> list[Any]:
     """Every extension, hooked in this one place."""
-    from emulator import dynamodb_faults, faults, glue_runtime, outbox, scheduler, stepfunctions_ext
+    from emulator import dynamodb_faults, faults, glue_runtime, outbox, scheduler, speedups, stepfunctions_ext
     from emulator.lambda_runtime import LambdaRuntimeExtension
     from emulator.terraform_compat import TerraformCompatExtension
 
     return [
+        speedups.SpeedupsExtension(),
         faults.FaultsExtension(app.faults),
         dynamodb_faults.DynamoDBFaultsExtension(app.faults),
         outbox.OutboxExtension(),

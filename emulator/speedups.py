@@ -1,0 +1,220 @@
+"""Faster request handling in moto's server, with the same answers.
+
+Profiling the emulator under the loader's load (``py-spy record --gil`` while 8 threads send 25-item
+BatchWriteItem requests) put most of its CPU time in four places that do the same work on every request or
+every attribute, none of which this patch changes in outcome:
+
+- ``moto.backends.list_of_moto_modules`` lists moto's package folder on disk for every request to find the
+  backend of a host; the folders do not change while the server runs, so the list is read once.
+- ``moto.core.utils.method_names_from_class`` runs ``inspect.getmembers`` on the handler class of every
+  request; a class's methods do not change either, so the answer is kept per class.
+- moto's JSON request parser walks DynamoDB's ``AttributeValue`` shape for every attribute of every item,
+  looking at its ten members one by one through ``getattr``. The same conversion (base64 blobs to bytes,
+  maps and lists recursively, members in the shape's order, unknown or null members dropped) is done here
+  directly, with the members and their kinds read from the shape itself.
+- moto's ``LimitedSizeDict`` (an item's attributes, capped at 400 KB) sums the size of every attribute so
+  far each time one is set, which is quadratic in the attributes of an item. It keeps a running total instead;
+  the limit and the error are moto's own.
+
+``install()`` applies them once per process; tests compare each against moto's own code.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+_installed = False
+_lock = threading.Lock()
+
+# What the fast AttributeValue parser does with each kind of member of the shape.
+_SCALAR, _BLOB, _BLOB_LIST, _LIST, _MAP, _VALUE_LIST = "scalar", "blob", "blob-list", "list", "map", "values"
+
+
+class SpeedupsExtension:
+    name = "speedups"
+
+    def install(self, app: Any) -> None:
+        install()
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _cache_moto_modules()
+        _cache_method_names()
+        _fast_attribute_values()
+        _running_item_size()
+        _installed = True
+
+
+# --- per-request lookups ---------------------------------------------------------------------------
+
+
+def _cache_moto_modules() -> None:
+    from moto import backends
+
+    modules = frozenset(backends.list_of_moto_modules())
+    original = backends.list_of_moto_modules
+
+    @functools.wraps(original)
+    def list_of_moto_modules() -> frozenset[str]:
+        return modules
+
+    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+
+
+def _cache_method_names() -> None:
+    from moto.core import responses, utils
+
+    cached = functools.cache(utils.method_names_from_class)
+    # responses imported the function by name; both references must see the cached one.
+    responses.method_names_from_class = cached  # type: ignore[assignment]
+    utils.method_names_from_class = cached  # type: ignore[assignment]
+
+
+# --- DynamoDB AttributeValue parsing ---------------------------------------------------------------
+
+
+def attribute_value_plan(shape: Any) -> dict[str, str] | None:
+    """Member → kind for each member of an ``AttributeValue``-like structure shape, in the shape's order;
+    None when the shape is not one the fast parser reproduces exactly (then moto's parser is used)."""
+    if shape.type_name != "structure" or shape.name != "AttributeValue" or shape.is_document_type:
+        return None
+    plan: dict[str, str] = {}
+    for member, member_shape in shape.members.items():
+        if member_shape.serialization.get("name", member) != member:
+            return None
+        kind = _member_kind(shape, member_shape)
+        if kind is None:
+            return None
+        plan[member] = kind
+    return plan
+
+
+def _member_kind(parent: Any, shape: Any) -> str | None:
+    if shape.type_name in {"string", "boolean"}:
+        return _SCALAR
+    if shape.type_name == "blob":
+        return _BLOB
+    if shape.type_name == "list":
+        member = shape.member
+        if member.type_name == "string":
+            return _LIST
+        if member.type_name == "blob":
+            return _BLOB_LIST
+        if member.name == parent.name:
+            return _VALUE_LIST
+        return None
+    if shape.type_name == "map" and shape.key.type_name == "string" and shape.value.name == parent.name:
+        return _MAP
+    return None
+
+
+def parse_attribute_value(
+    plan: Mapping[str, str], value: Any, blob: Callable[[Any], Any], map_type: type = dict
+) -> Any:
+    """What moto's JSON parser makes of ``value`` for the ``AttributeValue`` shape ``plan`` describes."""
+    if value is None:
+        return None
+    parsed = map_type()
+    if len(value) == 1:  # the usual case: one member, so the shape's order is the value's own
+        members: Iterable[str] = value
+    else:
+        members = [member for member in plan if member in value]
+    for member in members:
+        kind = plan.get(member)
+        raw = value[member]
+        if kind is None or raw is None:
+            continue
+        if kind is _SCALAR:
+            parsed[member] = raw
+        elif kind is _BLOB:
+            parsed[member] = blob(raw)
+        elif kind is _LIST:
+            parsed[member] = [item for item in raw]
+        elif kind is _BLOB_LIST:
+            parsed[member] = [blob(item) for item in raw]
+        elif kind is _VALUE_LIST:
+            parsed[member] = [parse_attribute_value(plan, item, blob, map_type) for item in raw]
+        else:  # _MAP
+            entries = map_type()
+            for key, item in raw.items():
+                entries[key] = parse_attribute_value(plan, item, blob, map_type)
+            parsed[member] = entries
+    return parsed
+
+
+def _fast_attribute_values() -> None:
+    from moto.core.parse import BaseJSONParser
+
+    original = BaseJSONParser._parse_structure
+    plans: dict[int, dict[str, str] | None] = {}
+
+    @functools.wraps(original)
+    def _parse_structure(self: Any, shape: Any, value: Any) -> Any:
+        key = id(shape)
+        if key not in plans:
+            plans[key] = attribute_value_plan(shape)
+        plan = plans[key]
+        if plan is None or not isinstance(value, dict | type(None)):
+            return original(self, shape, value)
+        return parse_attribute_value(plan, value, self._blob_parser, self.MAP_TYPE)
+
+    # Shapes live as long as botocore's loaded service models (cached for the process), so ids stay valid.
+    BaseJSONParser._parse_structure = _parse_structure  # type: ignore[method-assign]
+
+
+# --- item size ----------------------------------------------------------------------------------------
+
+
+def _running_item_size() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def size_of(entry: Any) -> int:
+        return entry.size() if type(entry) is DynamoType else bytesize(str(entry))
+
+    @functools.wraps(LimitedSizeDict.__setitem__)
+    def __setitem__(self: Any, key: str, value: Any) -> None:
+        known = self.__dict__.get(_SIZE)
+        # (length, total) as of the last set; a copy or a change made some other way is summed again.
+        if known is not None and known[0] == len(self):
+            total = known[1]
+        else:
+            total = sum(size_of(k) + size_of(v) for k, v in self.items())
+        new_size = bytesize(key) + size_of(value)
+        # As moto: a replaced value still counts in the total the new one is checked against.
+        if total + new_size > LIMIT:
+            raise ItemSizeTooLarge
+        if key in self:
+            total -= size_of(key) + size_of(dict.__getitem__(self, key))
+        dict.__setitem__(self, key, value)
+        self.__dict__[_SIZE] = (len(self), total + new_size)
+
+    LimitedSizeDict.__setitem__ = __setitem__  # type: ignore[method-assign]
+    # Any other way of changing the dict makes the running total unknown; it is summed again on the next set.
+    for name in ("__delitem__", "pop", "popitem", "clear", "update", "setdefault", "__ior__"):
+        _forget_size_on(LimitedSizeDict, name)
+    assert dynamo_type.LimitedSizeDict is LimitedSizeDict
+
+
+_SIZE = "_emulator_size"
+LIMIT = 405_000  # moto's own cap (see moto.dynamodb.models.dynamo_type.LimitedSizeDict)
+
+
+def _forget_size_on(cls: type, name: str) -> None:
+    original = getattr(dict, name)
+
+    @functools.wraps(original)
+    def forgetting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self.__dict__.pop(_SIZE, None)
+        return original(self, *args, **kwargs)
+
+    setattr(cls, name, forgetting)
