@@ -18,6 +18,8 @@ class EmulatorSettings:
     state_dir: Path = field(default_factory=lambda: Path(".emulator").resolve())
     # Fire scheduled EventBridge rules on their own cron/rate while running.
     run_schedules: bool = False
+    # Spark job runs reuse a warm driver (JVM, SparkContext, Python workers); EMULATOR_GLUE_WARM=0: cold runs.
+    glue_warm_drivers: bool = True
 
     @property
     def endpoint(self) -> str:
@@ -53,6 +55,8 @@ class EmulatorSettings:
             values["region"] = os.environ["AWS_DEFAULT_REGION"]
         if os.environ.get("EMULATOR_RUN_SCHEDULES", "").lower() in {"1", "true", "yes"}:
             values["run_schedules"] = True
+        if os.environ.get("EMULATOR_GLUE_WARM", "").lower() in {"0", "false", "no"}:
+            values["glue_warm_drivers"] = False
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

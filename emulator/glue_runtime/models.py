@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emulator.glue_runtime import process
+from emulator.glue_runtime import process, warm
 from emulator.glue_runtime.exceptions import (
     ConcurrentRunsExceededException,
     EntityNotFoundException,
@@ -162,6 +162,8 @@ class JobRun:
 class RuntimeConfig:
     # Real seconds in one minute of a job's Timeout; tests shorten it so a TIMEOUT takes seconds.
     timeout_unit_seconds: float = 60.0
+    # Spark runs go to a warm driver host (warm.py) instead of a process of their own.
+    warm_drivers: bool = True
 
 
 class GlueRuntime:
@@ -176,6 +178,7 @@ class GlueRuntime:
         fault_for: Callable[[str], str | None],
         environ: Mapping[str, str] | None = None,
         python: str = sys.executable,
+        warm_drivers: bool = True,
     ):
         self.endpoint = endpoint
         self.work_dir = work_dir
@@ -183,7 +186,9 @@ class GlueRuntime:
         self.fault_for = fault_for
         self.environ = dict(os.environ if environ is None else environ)
         self.python = python
-        self.config = RuntimeConfig()
+        self.config = RuntimeConfig(warm_drivers=warm_drivers)
+        self.default_config = self.config
+        self.pool = warm.WarmPool(work_dir / "glue" / "_drivers")
         self._lock = threading.Lock()
         self._runs: dict[tuple[str, str], list[JobRun]] = {}
 
@@ -270,13 +275,18 @@ class GlueRuntime:
                 running = run.process
             if running is not None:
                 _signal_group(running, signal.SIGKILL)
+        self.pool.shutdown()
 
     # -- a run, in its own thread -------------------------------------------------------------
     def _execute(self, run: JobRun, job: JobDefinition, timeout_unit_seconds: float) -> None:
         try:
             self._check_runnable(run, job)
-            script, python_path = self._fetch_code(run, job)
-            returncode, timed_out = self._run_script(run, script, python_path, timeout_unit_seconds)
+            script, extra_files, site = self._fetch_code(run, job)
+            if self.config.warm_drivers and run.command_name in SPARK_COMMANDS:
+                returncode, timed_out = self._run_warm(run, script, extra_files, timeout_unit_seconds)
+            else:
+                python_path = [_import_path(f) for f in extra_files] + [site]
+                returncode, timed_out = self._run_script(run, script, python_path, timeout_unit_seconds)
         except RunFailure as failure:
             if run.stop_requested:
                 self._finish(run, "STOPPED", None)
@@ -306,23 +316,23 @@ class GlueRuntime:
         if run.command_name in SPARK_COMMANDS and process.find_java_home(self.environ) is None:
             raise RunFailure(process.JAVA_MISSING)
 
-    def _fetch_code(self, run: JobRun, job: JobDefinition) -> tuple[Path, list[Path]]:
+    def _fetch_code(self, run: JobRun, job: JobDefinition) -> tuple[Path, list[Path], Path]:
+        """The script, the --extra-py-files entries and a folder with the run's sitecustomize."""
         location = str(job.command.get("ScriptLocation") or "")
         if not location:
             raise RunFailure(
                 f"Job {job.name} has no Command.ScriptLocation: set it to the s3:// URL of the script"
             )
         script = self._download(run, location, run.work_dir, "script")
-        python_path: list[Path] = []
+        extra_files: list[Path] = []
         extra = [p.strip() for p in run.arguments.get("--extra-py-files", "").split(",") if p.strip()]
         for index, url in enumerate(extra):
             target = self._download(run, url, run.work_dir / "extra" / str(index), "--extra-py-files entry")
-            # A .py file is imported from its folder; a zip (or egg, wheel) is a path entry itself.
-            python_path.append(target.parent if target.suffix == ".py" else target)
+            extra_files.append(target)
         site = run.work_dir / "site"
         site.mkdir(exist_ok=True)
         (site / "sitecustomize.py").write_text(process.sitecustomize_source(run.work_dir / "exception.txt"))
-        return script, [*python_path, site]
+        return script, extra_files, site
 
     def _download(self, run: JobRun, url: str, folder: Path, what: str) -> Path:
         parsed = urlparse(url)
@@ -390,6 +400,71 @@ class GlueRuntime:
             # A stop's SIGTERM may leave the JVM of a script that ignored it: make sure nothing lingers.
             _signal_group(run.process, signal.SIGKILL)
 
+    def _run_warm(
+        self, run: JobRun, script: Path, extra_files: list[Path], timeout_unit_seconds: float
+    ) -> tuple[int, bool]:
+        """Run the script in a warm driver host; (return code, whether it timed out)."""
+        env = process.script_environment(
+            self.environ,
+            endpoint=self.endpoint,
+            region=run.region,
+            python=self.python,
+            python_path=[],
+            java_home=process.find_java_home(self.environ),
+        )
+        key = warm.host_key(self.python, run.region, self.endpoint, extra_files)
+        host, reused = self.pool.acquire(key, python=self.python, extra_files=extra_files, environment=env)
+        command = process.script_command(self.python, script, run.job_name, run.id, run.arguments)
+        request = {
+            "script": str(script),
+            "argv": command[1:],
+            "cwd": str(run.work_dir),
+            "stdout": str(run.work_dir / "stdout.log"),
+            "stderr": str(run.work_dir / "stderr.log"),
+            "exception_file": str(run.work_dir / "exception.txt"),
+        }
+        for name in ("stdout.log", "stderr.log"):
+            (run.work_dir / name).touch()
+        described = {"key": host.key, "pid": host.process.pid, "folder": str(host.folder), "warm": reused}
+        (run.work_dir / "run.json").write_text(
+            json.dumps({"command": command, "environment": env, "driver_host": described}, indent=2)
+        )
+        with self._lock:
+            if run.stop_requested:
+                self.pool.release(host, healthy=True)
+                return -1, False
+            run.process = host.process
+            if run.state == "STARTING":
+                self._set_state(run, "RUNNING")
+        log.info(
+            "glue run %s of %s started on %s driver host %s",
+            run.id,
+            run.job_name,
+            "a warm" if reused else "a new",
+            key,
+        )
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            _signal_group(host.process, signal.SIGTERM)
+            time.sleep(STOP_GRACE_SECONDS)
+            _signal_group(host.process, signal.SIGKILL)
+
+        timer = threading.Timer(run.timeout_minutes * timeout_unit_seconds, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            returncode = host.run(request)
+        finally:
+            timer.cancel()
+        healthy = returncode is not None and not timed_out.is_set() and not run.stop_requested
+        if returncode is None:
+            # The host died with the run (a stop, a timeout, or the script ended the process itself).
+            returncode = host.process.wait()
+        self.pool.release(host, healthy=healthy)
+        return returncode, timed_out.is_set()
+
     def _finish(self, run: JobRun, state: str, error: str | None, stderr: str | None = None) -> None:
         # Logs first: once the state is terminal, a reader may look for them.
         stdout = _read(run.work_dir / "stdout.log") or ""
@@ -440,6 +515,11 @@ class GlueRuntime:
     def _set_state(run: JobRun, state: str) -> None:
         run.state = state
         run.last_modified_on = time.time()
+
+
+def _import_path(entry: Path) -> Path:
+    # A .py file is imported from its folder; a zip (or egg, wheel) is a path entry itself.
+    return entry.parent if entry.suffix == ".py" else entry
 
 
 def _safe_name(name: str) -> str:

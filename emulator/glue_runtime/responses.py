@@ -6,7 +6,9 @@ definitions among them) is moto's. Installing also fixes moto's ``glue:startJobR
 Control routes:
 - ``GET /_emulator/glue``: the runtime's settings and every run, with the folder its files are kept in;
 - ``POST /_emulator/glue`` ``{"timeout_unit_seconds": 2}``: how many real seconds one minute of a job's
-  Timeout lasts (60 by default), for runs started afterwards;
+  Timeout lasts (60 by default), for runs started afterwards; ``{"warm_drivers": false}``: Spark runs start
+  a process of their own instead of a warm driver host (warm.py; on by default, ``EMULATOR_GLUE_WARM=0``
+  turns it off from the start);
 - ``DELETE /_emulator/glue``: back to the defaults.
 """
 
@@ -38,6 +40,7 @@ class GlueRuntimeExtension:
             work_dir=app.settings.work_dir,
             account_id=ACCOUNT_ID,
             fault_for=lambda job_name: faults.current().fail_glue.get(job_name),
+            warm_drivers=app.settings.glue_warm_drivers,
         )
         self.runtime = runtime
         sync_task.install()
@@ -122,6 +125,7 @@ class GlueRuntimeExtension:
         return {
             "config": asdict(self.runtime.config),
             "runs": [run.summary() for run in self.runtime.all_runs()],
+            "driver_hosts": self.runtime.pool.describe(),
         }
 
     def _configure(self, request: Request) -> Response:
@@ -136,14 +140,19 @@ class GlueRuntimeExtension:
         if unknown:
             raise ControlError(f"unknown glue setting(s): {', '.join(sorted(unknown))}")
         unit = changes.get("timeout_unit_seconds", self.runtime.config.timeout_unit_seconds)
-        if not isinstance(unit, int | float) or unit <= 0:
+        if isinstance(unit, bool) or not isinstance(unit, int | float) or unit <= 0:
             raise ControlError(f"timeout_unit_seconds must be a positive number, got {unit!r}")
-        self.runtime.config = replace(self.runtime.config, timeout_unit_seconds=float(unit))
+        warm_drivers = changes.get("warm_drivers", self.runtime.config.warm_drivers)
+        if not isinstance(warm_drivers, bool):
+            raise ControlError(f"warm_drivers must be true or false, got {warm_drivers!r}")
+        self.runtime.config = replace(
+            self.runtime.config, timeout_unit_seconds=float(unit), warm_drivers=warm_drivers
+        )
         return control_json(self._describe()["config"])
 
     def _reset(self, _request: Request) -> Response:
         assert self.runtime is not None
-        self.runtime.config = RuntimeConfig()
+        self.runtime.config = self.runtime.default_config
         return control_json(asdict(self.runtime.config))
 
 

@@ -68,13 +68,6 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="module")
-def bucket(emulator) -> str:
-    name = _name("glue-runtime")
-    emulator.client("s3").create_bucket(Bucket=name)
-    return name
-
-
 def _create_job(emulator, bucket: str, script: str, **job: object) -> str:
     name = str(job.pop("Name", _name("job")))
     key = f"jobs/{name}.py"
