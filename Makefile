@@ -69,7 +69,7 @@ status: $(STAMP) ## Show the emulator's endpoint, pid and email outbox
 # credentials (AUTO_APPROVE=1 applies without asking). Logic lives in scripts/deploy.py.
 ENV ?= local
 PACKAGE := $(PY) scripts/package.py
-DEPLOY  := $(PY) scripts/deploy.py --env $(ENV)
+DEPLOY  := $(PY) scripts/deploy.py --env $(ENV)$(if $(filter 1,$(FORCE)), --force)
 
 .PHONY: package
 package: $(STAMP) ## Build the Lambda zips, the Glue script and its library into build/

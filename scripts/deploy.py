@@ -3,16 +3,21 @@
 - ``local``: the stack on the running emulator (``make up``). Terraform's state lives in the emulator's
   state directory; moto keeps everything in memory, so state written against an earlier emulator instance
   (the status route's ``instance_id`` changes at each start) describes nothing that exists and is discarded.
+  An ``apply`` whose inputs (every Terraform file, the artifacts, the variables) and state are those of the
+  last successful apply on the same instance has nothing to do and is skipped (``--force`` applies anyway,
+  e.g. to put back something changed by hand in the emulator).
 - ``dev`` / ``prod``: a real AWS account, with the environment's S3 backend file and tfvars. Nothing runs
   without credentials.
 
-Usage: deploy.py --env ENV {preflight,plan,apply,apply-plan,output} [--artifacts-dir DIR] [-- TERRAFORM_ARGS...]
+Usage: deploy.py --env ENV {preflight,plan,apply,apply-plan,output} [--artifacts-dir DIR] [--force]
+                 [-- TERRAFORM_ARGS...]
 (run it through make: the Makefile points Terraform at its provider mirror and plugin cache)
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -40,6 +45,7 @@ class Target:
     backend_config: dict[str, str]  # as given to `terraform init -backend-config`
     variables: list[str] = field(default_factory=list)
     process_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    artifacts_dir: Path = ROOT / "build"
 
     @property
     def data_dir(self) -> Path:
@@ -77,7 +83,10 @@ def local_target(artifacts_dir: Path | None) -> Target:
     variables = [f"emulator_endpoint={settings.endpoint}", f"region={status['region']}"]
     if artifacts_dir is not None:
         variables.append(f"artifacts_dir={artifacts_dir.resolve()}")
-    return Target("local", ENVS / "local", "local", {"path": str(state)}, variables)
+    target = Target("local", ENVS / "local", "local", {"path": str(state)}, variables)
+    if artifacts_dir is not None:
+        target.artifacts_dir = artifacts_dir.resolve()
+    return target
 
 
 def discard_stale_state(tf_dir: Path, state: Path, instance_id: str) -> None:
@@ -90,6 +99,49 @@ def discard_stale_state(tf_dir: Path, state: Path, instance_id: str) -> None:
         for stale in (state, state.with_name(state.name + ".backup")):
             stale.unlink(missing_ok=True)
         marker.write_text(instance_id + "\n")
+
+
+def apply_inputs(target: Target, terraform_args: list[str]) -> str:
+    """A digest of everything an apply depends on besides the state: the Terraform configuration (every
+    module and environment, and the state machine definition it reads), the built artifacts, the variables
+    and the extra arguments."""
+    digest = hashlib.sha256()
+    files = [
+        path
+        for folder in (ROOT / "infra", ROOT / "statemachine")
+        for path in folder.rglob("*")
+        if path.is_file() and ".terraform" not in path.parts
+    ]
+    for folder in ("lambdas", "glue"):
+        files += [path for path in (target.artifacts_dir / folder).rglob("*") if path.is_file()]
+    for path in sorted(files):
+        digest.update(str(path).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for value in [target.env, *target.variables, "--", *terraform_args]:
+        digest.update(value.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _state_digest(target: Target) -> str | None:
+    state = Path(target.backend_config["path"])
+    return hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else None
+
+
+def _last_apply_file(target: Target) -> Path:
+    return Path(target.backend_config["path"]).with_name("last-apply.json")
+
+
+def unchanged_since_last_apply(target: Target, inputs: str) -> bool:
+    """Whether the last successful local apply had these inputs and left the state as it is now."""
+    try:
+        last = json.loads(_last_apply_file(target).read_text())
+    except (OSError, ValueError):
+        return False
+    state = _state_digest(target)
+    return state is not None and last.get("inputs") == inputs and last.get("state") == state
+
+
+def record_apply(target: Target, inputs: str) -> None:
+    _last_apply_file(target).write_text(json.dumps({"inputs": inputs, "state": _state_digest(target)}) + "\n")
 
 
 # --- dev / prod: AWS -------------------------------------------------------------------------------
@@ -200,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", choices=ENVIRONMENTS, default="local")
     parser.add_argument("command", choices=("preflight", "plan", "apply", "apply-plan", "output"))
     parser.add_argument("--artifacts-dir", type=Path, help="build outputs to deploy (default: build/)")
+    parser.add_argument(
+        "--force", action="store_true", help="local: apply even when nothing changed since the last apply"
+    )
     argv = sys.argv[1:] if argv is None else list(argv)
     terraform_args: list[str] = []
     if "--" in argv:  # everything after it goes to terraform untouched
@@ -224,7 +279,20 @@ def main(argv: list[str] | None = None) -> int:
             return run_terraform(target, "apply", "-input=false", *terraform_args)
         if options.command == "plan":
             return run_terraform(target, "plan", "-input=false", *var_args(target), *terraform_args)
-        return run_terraform(target, "apply", *approval_args(target), *var_args(target), *terraform_args)
+        if target.env != "local":
+            return run_terraform(target, "apply", *approval_args(target), *var_args(target), *terraform_args)
+        inputs = apply_inputs(target, terraform_args)
+        if not options.force and unchanged_since_last_apply(target, inputs):
+            print(
+                "deploy: the local stack is up to date (same Terraform, artifacts and variables as its last "
+                "apply on this emulator): nothing to apply. `make deploy FORCE=1` applies anyway."
+            )
+            return 0
+        _last_apply_file(target).unlink(missing_ok=True)
+        code = run_terraform(target, "apply", *approval_args(target), *var_args(target), *terraform_args)
+        if code == 0:
+            record_apply(target, inputs)
+        return code
     except DeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -90,3 +90,59 @@ def test_each_aws_environment_keeps_its_own_locked_state():
     assert backends["dev"]["bucket"] != backends["prod"]["bucket"]
     assert {b["use_lockfile"] for b in backends.values()} == {"true"}
     assert {b["encrypt"] for b in backends.values()} == {"true"}
+
+
+def _local_tree(root):
+    """A repository-shaped tree with what a local apply reads, and a Target whose state lives in it."""
+    deploy = load_deploy_module()
+    deploy.ROOT = root
+    for path, text in {
+        "infra/envs/local/main.tf": 'module "x" {}\n',
+        "infra/envs/local/.terraform.lock.hcl": "# lock\n",
+        "infra/envs/local/.terraform/modules/modules.json": "{}",
+        "statemachine/etl.asl.json": '{"StartAt": "A"}',
+        "build/lambdas/notify.zip": "zip-1",
+        "build/glue/load_orders.py": "print(1)\n",
+    }.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    state = root / "state" / "terraform.tfstate"
+    state.parent.mkdir()
+    target = deploy.Target("local", root / "infra" / "envs" / "local", "local", {"path": str(state)}, ["a=1"])
+    target.artifacts_dir = root / "build"
+    return deploy, target, state
+
+
+def test_a_local_apply_is_skipped_only_while_inputs_and_state_are_those_it_left(tmp_path):
+    deploy, target, state = _local_tree(tmp_path)
+    inputs = deploy.apply_inputs(target, [])
+    state.write_text('{"serial": 1}')
+    assert not deploy.unchanged_since_last_apply(target, inputs)  # never applied
+
+    deploy.record_apply(target, inputs)
+
+    assert deploy.unchanged_since_last_apply(target, inputs)
+    assert not deploy.unchanged_since_last_apply(target, deploy.apply_inputs(target, ["-parallelism=2"]))
+    state.write_text('{"serial": 2}')  # someone applied or changed the state since
+    assert not deploy.unchanged_since_last_apply(target, inputs)
+
+
+def test_every_input_of_an_apply_changes_its_digest(tmp_path):
+    deploy, target, _ = _local_tree(tmp_path)
+    digests = {deploy.apply_inputs(target, [])}
+    for path in (
+        "infra/envs/local/main.tf",
+        "infra/envs/local/.terraform.lock.hcl",
+        "statemachine/etl.asl.json",
+        "build/lambdas/notify.zip",
+        "build/glue/load_orders.py",
+    ):
+        (tmp_path / path).write_text((tmp_path / path).read_text() + " ")
+        digests.add(deploy.apply_inputs(target, []))
+    target.variables.append("b=2")
+    digests.add(deploy.apply_inputs(target, []))
+    assert len(digests) == 7
+
+    # Terraform's own working files are not inputs.
+    (tmp_path / "infra/envs/local/.terraform/modules/modules.json").write_text('{"changed": true}')
+    assert deploy.apply_inputs(target, []) in digests
