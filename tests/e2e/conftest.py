@@ -17,7 +17,7 @@ import pytest
 from boto3.dynamodb.conditions import Attr
 
 from etl import operations
-from etl.stack import StackOutputs
+from etl.stack import Stack, StackOutputs
 from pipeline import layout
 
 from ..conftest import DeployedStack, RunningEmulator
@@ -25,6 +25,10 @@ from ..conftest import DeployedStack, RunningEmulator
 
 class E2EStack:
     """What etl.operations needs of a Stack, over the session's deployed stack instead of `terraform output`."""
+
+    env = "local"
+    # What `etl` commands that do the work themselves (requeue) run with: the deployed functions' config.
+    pipeline_config = Stack.pipeline_config
 
     def __init__(self, deployed: DeployedStack):
         self.deployed = deployed

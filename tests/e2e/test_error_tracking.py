@@ -3,8 +3,6 @@ and two executions of one date never both load it."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from datetime import date
@@ -12,11 +10,11 @@ from datetime import date
 import pytest
 
 from etl import operations
-from pipeline.contract import Order, parse_order
 from pipeline.generator import OrderFile, load_products
-from pipeline.sources import EXTRA_KEY
+from pipeline.tracking import requeue_quarantined
+from tests.generated_orders import expected_orders, generate
 
-from .conftest import E2EStack
+from .conftest import E2EStack, email_text
 
 pytestmark = pytest.mark.e2e
 
@@ -32,24 +30,58 @@ COUNT_NAMES = (
 )
 
 
-def generated(stack: E2EStack, day: date, seed: int) -> tuple[OrderFile, set[str]]:
+def generated(stack: E2EStack, day: date, seed: int, rows: int = ROWS) -> tuple[OrderFile, set[str]]:
     """Upload a generated file for ``day``; return it (with its expected counts) and its valid order ids."""
     products = load_products(operations.SAMPLE_CATALOG)
-    orders = OrderFile(products, rows=ROWS, bad_rate=0.1, seed=seed, day=day)
-    text = "".join(orders.lines())
+    orders, text = generate(products, day, rows=rows, bad_rate=0.1, seed=seed)
     stack.put_landing(day, "orders.csv", text.encode("utf-8"))
-    known = {p.product_id for p in products}
-    valid = set()
-    for row in csv.DictReader(io.StringIO(text), restval=None, restkey=EXTRA_KEY):
-        parsed = parse_order(row)
-        if isinstance(parsed, Order) and parsed.product_id in known:
-            valid.add(parsed.order_id)
+    valid = set(expected_orders(text, products))
     assert len(valid) == orders.expected.loaded
     return orders, valid
 
 
 def counts(item: dict) -> dict[str, int]:
     return {name: item["counts"][name] for name in COUNT_NAMES}
+
+
+def balanced(item: dict) -> dict[str, int]:
+    """The run's counts, once the identity is checked on them and the item says it holds."""
+    c = counts(item)
+    assert c["extracted"] + c["retried_in"] == (
+        c["loaded"] + c["rejected"] + c["queued_for_retry"] + c["quarantined"] + c["duplicates_dropped"]
+    ), c
+    assert item["identity_ok"] is True
+    return c
+
+
+def file_counts(file: OrderFile, **outcomes: int) -> dict[str, int]:
+    """The counts a run of ``file`` alone must record, with ``outcomes`` changed."""
+    expected = {
+        "extracted": file.expected.rows,
+        "retried_in": 0,
+        "loaded": file.expected.loaded,
+        "rejected": sum(file.expected.rejected.values()),
+        "queued_for_retry": 0,
+        "quarantined": 0,
+        "duplicates_dropped": file.expected.duplicates_dropped,
+    }
+    return {**expected, **outcomes}
+
+
+def dlq_messages(stack: E2EStack) -> list[dict]:
+    """The bodies of the DLQ's messages, looked at and left in the queue."""
+    sqs = stack.client("sqs")
+    queue = stack.outputs.retry_dlq_url
+    received: list[dict] = []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+        "Messages", []
+    ):
+        received += batch
+    for message in received:
+        sqs.change_message_visibility(
+            QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    return [json.loads(message["Body"]) for message in received]
 
 
 def test_failed_writes_are_retried_and_loaded_the_next_day(stack: E2EStack) -> None:
@@ -133,3 +165,98 @@ def test_two_executions_of_one_date_load_it_once(stack: E2EStack) -> None:
     assert item["counts"]["loaded"] == 5
     assert set(stack.orders(run_date)) == {"ORD-1001", "ORD-1002", "ORD-1003", "ORD-1004", "ORD-1008"}
     assert len(stack.emails(run_date)) == 1
+
+
+def test_a_record_that_fails_on_every_run_is_quarantined_reported_and_requeued_after_a_fix(
+    stack: E2EStack,
+) -> None:
+    day1, day2, day3, day4, day5 = (date(2026, 11, 10 + n) for n in range(5))
+    file1, valid1 = generated(stack, day1, seed=101, rows=40)
+    file2, valid2 = generated(stack, day2, seed=102, rows=40)
+    file3, valid3 = generated(stack, day3, seed=103, rows=40)
+    poisoned = sorted(valid1)[0]
+    bucket = stack.outputs.staging_bucket_name
+    # Every write of the poisoned order comes back unprocessed, beyond the loader's own five attempts.
+    stack.emulator.control.set_faults(dynamodb_unprocessed_keys=[poisoned])
+
+    _, execution = stack.run_direct(day1)
+
+    assert execution["status"] == "SUCCEEDED"
+    first = stack.run_item(day1)
+    assert balanced(first) == file_counts(file1, loaded=file1.expected.loaded - 1, queued_for_retry=1)
+    assert set(stack.orders(day1)) == valid1 - {poisoned}
+
+    _, execution = stack.run_direct(day2)
+
+    assert execution["status"] == "SUCCEEDED"
+    second = stack.run_item(day2)
+    assert balanced(second) == file_counts(file2, retried_in=1, queued_for_retry=1)
+    assert (second["retry_backlog"], second["quarantine_total"]) == (1, 0)
+
+    _, execution = stack.run_direct(day3)
+
+    assert execution["status"] == "SUCCEEDED"
+    third = stack.run_item(day3)
+    assert balanced(third) == file_counts(file3, retried_in=1, quarantined=1)
+    assert (third["status"], third["retry_backlog"], third["quarantine_total"]) == (
+        "SUCCEEDED_WITH_ERRORS",
+        0,
+        1,
+    )
+    quarantine_key = f"runs/{third['run_id']}/quarantine/records.jsonl.gz"
+    assert third["quarantine_key"] == quarantine_key
+    [record] = stack.staged_lines(quarantine_key)
+    assert record["raw"]["order_id"] == poisoned
+    assert record["origin"]["kind"] == "retry"
+    assert record["origin"]["attempt"] == 3
+    assert record["origin"]["first_failed_run"] == first["run_id"]
+    assert record["origin"]["last_error"] == "UnprocessedItems after 5 attempts"
+    announcement = {
+        "v": 1,
+        "run_id": third["run_id"],
+        "s3": {"bucket": bucket, "key": quarantine_key},
+        "count": 1,
+    }
+    assert announcement in dlq_messages(stack)
+    [message] = stack.emails(day3)
+    assert message["Subject"] == (
+        f"[nightly-etl] SUCCEEDED_WITH_ERRORS 2026-11-12: {file3.expected.loaded} loaded, "
+        f"{sum(file3.expected.rejected.values())} rejected, 0 retrying, 1 quarantined"
+    )
+    text = email_text(message)
+    assert "Quarantine:  1 record this run, 1 record in total" in text
+    assert f"Quarantined:       s3://{bucket}/{quarantine_key}" in text
+    assert "      1  UnprocessedItems after 5 attempts" in text
+    assert poisoned not in stack.orders()
+
+    # Quarantined means never retried again automatically, even once the writes would succeed.
+    stack.emulator.control.clear_faults()
+    _, execution = stack.run_direct(day4)
+
+    assert execution["status"] == "SUCCEEDED"
+    fourth = stack.run_item(day4)
+    assert balanced(fourth) == dict.fromkeys(COUNT_NAMES, 0)
+    assert (fourth["status"], fourth["quarantine_total"]) == ("NO_DATA", 1)
+    assert poisoned not in stack.orders()
+
+    requeued = requeue_quarantined(
+        stack.pipeline_config(), stack.client("s3"), stack.client("sqs"), run_id=third["run_id"]
+    )
+    assert requeued == 1
+    assert not [body for body in dlq_messages(stack) if body["run_id"] == third["run_id"]]
+
+    _, execution = stack.run_direct(day5)
+
+    assert execution["status"] == "SUCCEEDED"
+    fifth = stack.run_item(day5)
+    assert balanced(fifth) == dict.fromkeys(COUNT_NAMES, 0) | {"retried_in": 1, "loaded": 1}
+    assert (fifth["status"], fifth["retry_backlog"], fifth["quarantine_total"]) == ("SUCCEEDED", 0, 1)
+    assert set(stack.orders(day5)) == {poisoned}
+    ours = {
+        order_id
+        for order_id in stack.orders()
+        if order_id.startswith(("ORD-20261110-", "ORD-20261111-", "ORD-20261112-"))
+    }
+    assert ours == valid1 | valid2 | valid3
+    loaded = sum(stack.run_item(day)["counts"]["loaded"] for day in (day1, day2, day3, day4, day5))
+    assert loaded == len(valid1) + len(valid2) + len(valid3)
