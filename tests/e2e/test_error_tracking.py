@@ -260,3 +260,62 @@ def test_a_record_that_fails_on_every_run_is_quarantined_reported_and_requeued_a
     assert ours == valid1 | valid2 | valid3
     loaded = sum(stack.run_item(day)["counts"]["loaded"] for day in (day1, day2, day3, day4, day5))
     assert loaded == len(valid1) + len(valid2) + len(valid3)
+
+
+def task_outcomes(stack: E2EStack, execution_arn: str, state: str) -> list[tuple[str, str, str]]:
+    """Each attempt at a Task state in the execution history: (event type, error, cause), the last two
+    empty for a success."""
+    history = stack.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)
+    outcomes: list[tuple[str, str, str]] = []
+    current = None
+    for event in history["events"]:
+        if "stateEnteredEventDetails" in event:
+            current = event["stateEnteredEventDetails"]["name"]
+        elif current == state and event["type"] == "TaskFailed":
+            details = event["taskFailedEventDetails"]
+            outcomes.append(("TaskFailed", details.get("error", ""), details.get("cause", "")))
+        elif current == state and event["type"] == "TaskSucceeded":
+            outcomes.append(("TaskSucceeded", "", ""))
+    return outcomes
+
+
+def test_an_extract_that_crashes_after_part_of_its_chunks_is_retried_without_duplicate_staging(
+    stack: E2EStack,
+) -> None:
+    run_date = date(2026, 11, 20)
+    rows, chunk_rows, crash_after = 320, 50, 2
+    file, valid = generated(stack, run_date, seed=120, rows=rows)
+    functions = stack.client("lambda")
+    extract = stack.outputs.lambda_function_names["extract"]
+    original = functions.get_function_configuration(FunctionName=extract)["Environment"]["Variables"]
+    crashing = {**original, "CHUNK_ROWS": str(chunk_rows), "EXTRACT_CRASH_AFTER_CHUNKS": str(crash_after)}
+    functions.update_function_configuration(FunctionName=extract, Environment={"Variables": crashing})
+    try:
+        started, execution = stack.run_direct(run_date)
+    finally:
+        functions.update_function_configuration(FunctionName=extract, Environment={"Variables": original})
+    assert functions.get_function_configuration(FunctionName=extract)["Environment"]["Variables"] == original
+
+    assert execution["status"] == "SUCCEEDED"
+    item = stack.run_item(run_date)
+    run_id = item["run_id"]
+    crash, retry = task_outcomes(stack, started.execution_arn, "Extract")
+    assert crash[:2] == ("TaskFailed", "SimulatedCrash")
+    assert json.loads(crash[2])["errorMessage"].startswith(
+        f"simulated crash after 2 chunk(s) of run {run_id} (EXTRACT_CRASH_AFTER_CHUNKS=2)"
+    )
+    assert retry == ("TaskSucceeded", "", "")
+    bucket = stack.outputs.staging_bucket_name
+    s3 = stack.client("s3")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"runs/{run_id}/manifest.json")["Body"].read())
+    expected_chunks = [f"runs/{run_id}/staging/part-{n:05d}.jsonl.gz" for n in range(-(-rows // chunk_rows))]
+    assert [chunk["key"] for chunk in manifest["chunks"]] == expected_chunks
+    assert [chunk["records"] for chunk in manifest["chunks"]] == [50, 50, 50, 50, 50, 50, 20]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"runs/{run_id}/staging/")["Contents"]
+    assert sorted(entry["Key"] for entry in listed) == expected_chunks
+    staged = stack.staged_lines(f"runs/{run_id}/staging/")
+    assert sorted(record["origin"]["line"] for record in staged) == list(range(1, rows + 1))
+    assert {record["origin"]["kind"] for record in staged} == {"file"}
+    assert balanced(item) == file_counts(file)
+    assert item["status"] == "SUCCEEDED_WITH_ERRORS"
+    assert set(stack.orders(run_date)) == valid
