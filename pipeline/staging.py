@@ -23,7 +23,7 @@ class Origin:
     """Where a staged record came from, and its retry history."""
 
     kind: OriginKind
-    source: str  # s3://bucket/key or https URL of the file, or the run id it first failed in
+    source: str  # s3://bucket/key or https URL of the file the record was read from (kept through retries)
     line: int  # 1-based data row number within its source (header excluded)
     file_index: int = 0  # position of the source among the run's files, in key order
     attempt: int = 0  # load attempts already made (0 for a fresh row)
@@ -41,7 +41,10 @@ class Origin:
         return f"{self.kind}/{run or '-'}/{file_index}/{line}"
 
     def describe(self) -> str:
-        return f"row {self.line} of {self.source}" if self.kind == "file" else f"retry from {self.source}"
+        where = f"row {self.line} of {self.source}"
+        if self.kind == "file":
+            return where
+        return f"{where}, retry {self.attempt} (first failed in run {self.first_failed_run or '?'})"
 
 
 class StagingError(Exception):

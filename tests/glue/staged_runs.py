@@ -44,7 +44,7 @@ def retried(raw: dict[str, Any], line: int, first_failed_run: str, attempt: int 
         raw,
         Origin(
             "retry",
-            first_failed_run,
+            SOURCE,
             line,
             attempt=attempt,
             first_failed_run=first_failed_run,

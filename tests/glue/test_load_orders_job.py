@@ -209,7 +209,7 @@ def test_the_job_loads_the_newest_valid_orders_and_reports_the_rest(emulator, st
             "amount": Decimal("89.85"),
             "currency": "USD",
             "version": f"retry/{YESTERDAY}/0/14",
-            "source": f"retry from {YESTERDAY}",
+            "source": f"row 14 of {SOURCE}, retry 1 (first failed in run {YESTERDAY})",
         },
     }
 

@@ -139,7 +139,7 @@ def test_valid_records_become_enriched_items_with_their_run_bookkeeping(spark):
         Decimal("149.00"),
         "Office chair",
         "retry/2026-11-21-ffff/0/12",
-        "retry from 2026-11-21-ffff",
+        f"row 12 of {SOURCE}, retry 1 (first failed in run 2026-11-21-ffff)",
     )
     assert (rows["A-1"].category, rows["A-1"].currency, rows["A-1"].quantity, rows["A-1"].amount) == (
         "lighting",

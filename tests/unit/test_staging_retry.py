@@ -126,3 +126,15 @@ def test_a_pointer_message_reads_its_records_from_s3():
 def test_an_unknown_message_format_is_refused():
     with pytest.raises(ValueError, match="unknown retry message format"):
         retry.unpack('{"v": 99}', fetch=None)
+
+
+def test_a_record_names_the_row_it_came_from_and_its_retries():
+    fresh = Origin("file", "s3://landing/orders.csv", 17)
+    retried = retry.next_attempt(
+        StagedRecord({"order_id": "A"}, fresh), "2026-11-21-ab12", "UnprocessedItems"
+    )
+
+    assert fresh.describe() == "row 17 of s3://landing/orders.csv"
+    assert retried.origin.describe() == (
+        "row 17 of s3://landing/orders.csv, retry 1 (first failed in run 2026-11-21-ab12)"
+    )
