@@ -209,6 +209,13 @@ def fault(
         float | None,
         typer.Option(min=0.0, max=1.0, help="Share (0..1) of BatchWriteItem items returned unprocessed."),
     ] = None,
+    sticky: Annotated[
+        bool | None,
+        typer.Option(
+            "--sticky/--no-sticky",
+            help="The share picks items, not requests: the same items come back unprocessed on every attempt.",
+        ),
+    ] = None,
     dynamodb_unprocessed_key: Annotated[
         list[str] | None,
         typer.Option(
@@ -234,6 +241,8 @@ def fault(
     changes: dict[str, Any] = {}
     if dynamodb_unprocessed is not None:
         changes["dynamodb_unprocessed"] = dynamodb_unprocessed
+    if sticky is not None:
+        changes["dynamodb_unprocessed_sticky"] = sticky
     if dynamodb_unprocessed_key:
         known = current["dynamodb_unprocessed_keys"]
         changes["dynamodb_unprocessed_keys"] = known + [k for k in dynamodb_unprocessed_key if k not in known]

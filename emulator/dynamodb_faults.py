@@ -6,6 +6,11 @@ request is left out with probability p (drawn from the fault registry's ``random
 runs repeatable); moto writes the others, and the left-out ones are added to its answer's
 ``UnprocessedItems``.
 
+With ``dynamodb_unprocessed_sticky`` the share applies to items rather than requests: whether an item is
+left out is decided by a hash of its table, its key and the ``seed``, so the same items come back
+unprocessed on every attempt while the knob is set, as when a hot partition stays throttled all night. A
+client's own retries then cannot get them in: that share of the items fails beyond them.
+
 ``dynamodb_unprocessed_keys`` targets records instead of a share: a request whose item (PutRequest) or key
 (DeleteRequest) has one of the listed values in its table's partition key is left out every time, so that
 record never gets written however often it is retried (a hot key, a poisoned record). The value is
@@ -19,6 +24,7 @@ instead, which the SDK retries with backoff for many seconds. We answer with all
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -95,9 +101,12 @@ class DynamoDBFaultsExtension:
             stuck = _stuck_keys(
                 self._partition_keys(region, list(request_items)), faults.dynamodb_unprocessed_keys
             )
-        kept, unprocessed = split_batch(
-            request_items, faults.dynamodb_unprocessed, self.registry.random, stuck
-        )
+        share = faults.dynamodb_unprocessed
+        if faults.dynamodb_unprocessed_sticky and share > 0:
+            by_share = _stuck_share(self._key_attributes(region, list(request_items)), share, faults.seed)
+            stuck = _either(stuck, by_share)
+            share = 0.0
+        kept, unprocessed = split_batch(request_items, share, self.registry.random, stuck)
         if not unprocessed:
             return self.app.forward(request)
         answer: dict[str, Any] = {"UnprocessedItems": {}}
@@ -131,6 +140,18 @@ class DynamoDBFaultsExtension:
         existing = dynamodb_backends[ACCOUNT_ID][region].tables
         return {table: existing[table].hash_key_attr for table in tables}
 
+    def _key_attributes(self, region: str, tables: list[str]) -> dict[str, tuple[str, ...]]:
+        """Each table's key attribute names (partition key, then sort key if any), as moto holds the table."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        existing = dynamodb_backends[ACCOUNT_ID][region].tables
+        return {
+            table: tuple(
+                name for name in (existing[table].hash_key_attr, existing[table].range_key_attr) if name
+            )
+            for table in tables
+        }
+
 
 def _active(faults: Faults) -> bool:
     return faults.dynamodb_unprocessed > 0 or bool(faults.dynamodb_unprocessed_keys)
@@ -147,6 +168,29 @@ def _stuck_keys(partition_keys: dict[str, str], values: list[str]) -> Callable[[
             attributes = (request.get("DeleteRequest") or {}).get("Key") or {}
         value = attributes.get(partition_keys[table])
         return isinstance(value, dict) and any(v in wanted for v in value.values() if isinstance(v, str))
+
+    return stuck
+
+
+def _either(*rules: Callable[[str, dict[str, Any]], bool]) -> Callable[[str, dict[str, Any]], bool]:
+    return lambda table, request: any(rule(table, request) for rule in rules)
+
+
+def _stuck_share(
+    key_attributes: dict[str, tuple[str, ...]], share: float, seed: int | None
+) -> Callable[[str, dict[str, Any]], bool]:
+    """Whether a request's item is among the ``share`` of items that never get written: a fixed choice
+    per (table, key, seed), the same on every attempt."""
+
+    def stuck(table: str, request: dict[str, Any]) -> bool:
+        if "PutRequest" in request:
+            attributes = request["PutRequest"].get("Item") or {}
+        else:
+            attributes = (request.get("DeleteRequest") or {}).get("Key") or {}
+        key = [attributes.get(name) for name in key_attributes[table]]
+        text = json.dumps([table, key, seed], sort_keys=True).encode()
+        draw = int.from_bytes(hashlib.sha256(text).digest()[:8], "big") / 2**64
+        return draw < share
 
     return stuck
 

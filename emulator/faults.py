@@ -27,6 +27,8 @@ from emulator.app import ControlError, EmulatorApp, control_json
 @dataclass(frozen=True)
 class Faults:
     dynamodb_unprocessed: float = 0.0
+    # The share applies to items instead of requests: the same items come back on every attempt.
+    dynamodb_unprocessed_sticky: bool = False
     dynamodb_unprocessed_keys: list[str] = field(default_factory=list)
     fail_lambda: dict[str, str] = field(default_factory=dict)
     fail_glue: dict[str, str] = field(default_factory=dict)
@@ -35,6 +37,10 @@ class Faults:
     def validate(self) -> None:
         if not 0.0 <= self.dynamodb_unprocessed <= 1.0:
             raise ControlError(f"dynamodb_unprocessed must be within 0..1, got {self.dynamodb_unprocessed}")
+        if not isinstance(self.dynamodb_unprocessed_sticky, bool):
+            raise ControlError(
+                f"dynamodb_unprocessed_sticky must be true or false, got {self.dynamodb_unprocessed_sticky!r}"
+            )
         keys = self.dynamodb_unprocessed_keys
         if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
             raise ControlError(f"dynamodb_unprocessed_keys must be a list of strings, got {keys!r}")

@@ -35,7 +35,8 @@ class DayFaults:
 
 
 def parse_faults(specs: list[str], job_name: str) -> dict[int, DayFaults]:
-    """``unprocessed=0.3@1`` (a share of DynamoDB writes unprocessed on day 1), ``load@2-3`` (the Glue load
+    """``unprocessed=0.3@1`` (a share of the records whose DynamoDB writes stay unprocessed on day 1, beyond the
+    loader's retries), ``load@2-3`` (the Glue load
     job fails on days 2 and 3). Days are 1-based and may be lists (1,3) or ranges (1-3)."""
     plan: dict[int, dict[str, Any]] = {}
     for spec in specs:
@@ -55,7 +56,10 @@ def parse_faults(specs: list[str], job_name: str) -> dict[int, DayFaults]:
                     ) from None
                 if not 0 <= share <= 1:
                     raise FaultSpecError(f"fault {spec!r}: the share must be within 0..1")
+                # The same records fail on every attempt that day: the loader's own retries cannot absorb the
+                # share, which is then what fails beyond them and goes to the retry queue.
                 knobs["dynamodb_unprocessed"] = share
+                knobs["dynamodb_unprocessed_sticky"] = True
             elif name == "load":
                 knobs.setdefault("fail_glue", {})[job_name] = value or "simulated load failure"
             else:

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from emulator.dynamodb_faults import split_batch
+from emulator.dynamodb_faults import _stuck_share, split_batch
 
 ITEMS_PER_BATCH = 25  # BatchWriteItem's limit
 
@@ -99,6 +99,53 @@ def test_the_same_seed_leaves_the_same_items_unprocessed(emulator, faults):
 
     assert unprocessed_first == unprocessed_second
     assert unprocessed_first
+
+
+def test_sticky_the_same_share_of_items_fails_every_retry_and_the_rest_gets_in(emulator, faults):
+    table = orders_table(emulator)
+    faults.set_faults(dynamodb_unprocessed=0.3, dynamodb_unprocessed_sticky=True, seed=11)
+    dynamodb = emulator.client("dynamodb")
+    keys, first_pending = write_in_batches(emulator, table, 1000)
+    pending = first_pending
+
+    for _ in range(5):  # a client's own retries: the same items come back each time
+        retried = []
+        for start in range(0, len(pending), ITEMS_PER_BATCH):
+            answer = dynamodb.batch_write_item(RequestItems={table: pending[start : start + ITEMS_PER_BATCH]})
+            retried += answer["UnprocessedItems"].get(table, [])
+        assert put_keys(retried) == put_keys(pending)
+        pending = retried
+
+    failed = set(put_keys(pending))
+    assert 0.25 <= len(failed) / 1000 <= 0.35
+    assert stored_keys(emulator, table) == keys - failed
+
+    faults.clear_faults()
+    answer = dynamodb.batch_write_item(RequestItems={table: pending[:ITEMS_PER_BATCH]})
+    assert answer["UnprocessedItems"] == {}
+
+
+def test_the_sticky_choice_is_fixed_per_table_key_and_seed():
+    rule = _stuck_share({"orders": ("order_id",), "lines": ("order_id", "line")}, 0.3, seed=5)
+    keys = [f"o-{n}" for n in range(10_000)]
+
+    chosen = {key for key in keys if rule("orders", put(key))}
+
+    assert 2_800 <= len(chosen) <= 3_200
+    assert chosen == {key for key in keys if rule("orders", put(key))}
+    assert chosen == {
+        key for key in keys if rule("orders", {"DeleteRequest": {"Key": {"order_id": {"S": key}}}})
+    }
+    other_seed = _stuck_share({"orders": ("order_id",)}, 0.3, seed=6)
+    assert chosen != {key for key in keys if other_seed("orders", put(key))}
+    # The sort key is part of an item's key: two lines of one order are chosen independently.
+    lines = [{"PutRequest": {"Item": {"order_id": {"S": "o-1"}, "line": {"N": str(n)}}}} for n in range(200)]
+    assert 0 < sum(rule("lines", line) for line in lines) < 200
+
+
+def test_sticky_must_be_a_boolean(emulator, faults):
+    with pytest.raises(Exception, match="dynamodb_unprocessed_sticky must be true or false"):
+        faults.set_faults(dynamodb_unprocessed_sticky="yes")
 
 
 def test_with_the_knob_at_zero_nothing_is_unprocessed(emulator, faults):

@@ -59,7 +59,15 @@ def test_fire_of_an_unknown_rule_fails_with_the_reason(emulator):
 
 
 def test_fault_sets_knobs_and_adds_named_failures(emulator, faults):
-    first = cli(emulator.env, "fault", "--dynamodb-unprocessed", "0.3", "--fail-lambda", "extract=disk full")
+    first = cli(
+        emulator.env,
+        "fault",
+        "--dynamodb-unprocessed",
+        "0.3",
+        "--sticky",
+        "--fail-lambda",
+        "extract=disk full",
+    )
     second = cli(emulator.env, "fault", "--fail-lambda", "notify=SES down", "--fail-glue", "load_orders=OOM")
 
     assert first.returncode == 0, first.stderr
@@ -67,6 +75,7 @@ def test_fault_sets_knobs_and_adds_named_failures(emulator, faults):
     assert json.loads(second.stdout) == faults.faults()
     assert faults.faults() == {
         "dynamodb_unprocessed": 0.3,
+        "dynamodb_unprocessed_sticky": True,
         "dynamodb_unprocessed_keys": [],
         "fail_lambda": {"extract": "disk full", "notify": "SES down"},
         "fail_glue": {"load_orders": "OOM"},
@@ -90,7 +99,10 @@ def test_fault_adds_keys_whose_writes_always_come_back_unprocessed(emulator, fau
 
 def test_fault_clear_resets_every_knob(emulator, faults):
     faults.set_faults(
-        dynamodb_unprocessed=0.5, dynamodb_unprocessed_keys=["ORD-1"], fail_glue={"load_orders": "OOM"}
+        dynamodb_unprocessed=0.5,
+        dynamodb_unprocessed_sticky=True,
+        dynamodb_unprocessed_keys=["ORD-1"],
+        fail_glue={"load_orders": "OOM"},
     )
 
     run = cli(emulator.env, "fault", "--clear")
@@ -98,6 +110,7 @@ def test_fault_clear_resets_every_knob(emulator, faults):
     assert run.returncode == 0, run.stderr
     assert faults.faults() == {
         "dynamodb_unprocessed": 0.0,
+        "dynamodb_unprocessed_sticky": False,
         "dynamodb_unprocessed_keys": [],
         "fail_lambda": {},
         "fail_glue": {},
