@@ -4,8 +4,9 @@
   state directory; moto keeps everything in memory, so state written against an earlier emulator instance
   (the status route's ``instance_id`` changes at each start) describes nothing that exists and is discarded.
   An ``apply`` whose inputs (every Terraform file, the artifacts, the variables) and state are those of the
-  last successful apply on the same instance has nothing to do and is skipped (``--force`` applies anyway,
-  e.g. to put back something changed by hand in the emulator).
+  last successful apply on the same instance has nothing to do and is skipped; with other inputs but that
+  state, Terraform plans without refreshing every resource first (``--force`` refreshes and applies, e.g. to
+  put back something changed by hand in the emulator).
 - ``dev`` / ``prod``: a real AWS account, with the environment's S3 backend file and tfvars. Nothing runs
   without credentials.
 
@@ -25,6 +26,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVS = ROOT / "infra" / "envs"
@@ -130,14 +132,30 @@ def _last_apply_file(target: Target) -> Path:
     return Path(target.backend_config["path"]).with_name("last-apply.json")
 
 
+def _last_apply(target: Target) -> dict[str, Any]:
+    try:
+        return json.loads(_last_apply_file(target).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def state_left_by_last_apply(target: Target) -> bool:
+    """Whether the state is exactly what the last successful local apply on this emulator left."""
+    state = _state_digest(target)
+    return state is not None and _last_apply(target).get("state") == state
+
+
 def unchanged_since_last_apply(target: Target, inputs: str) -> bool:
     """Whether the last successful local apply had these inputs and left the state as it is now."""
-    try:
-        last = json.loads(_last_apply_file(target).read_text())
-    except (OSError, ValueError):
-        return False
-    state = _state_digest(target)
-    return state is not None and last.get("inputs") == inputs and last.get("state") == state
+    return state_left_by_last_apply(target) and _last_apply(target).get("inputs") == inputs
+
+
+def refresh_args(target: Target, force: bool) -> list[str]:
+    """Locally, a state the last apply left describes the emulator as it is (nothing else deploys there, and
+    another emulator instance discards it): planning needs no refresh of every resource. ``--force`` refreshes."""
+    if target.env == "local" and not force and state_left_by_last_apply(target):
+        return ["-refresh=false"]
+    return []
 
 
 def record_apply(target: Target, inputs: str) -> None:
@@ -288,8 +306,13 @@ def main(argv: list[str] | None = None) -> int:
                 "apply on this emulator): nothing to apply. `make deploy FORCE=1` applies anyway."
             )
             return 0
+        refresh = refresh_args(target, options.force)
+        if refresh:
+            print("deploy: the state is the one the last apply left on this emulator: not refreshing it")
         _last_apply_file(target).unlink(missing_ok=True)
-        code = run_terraform(target, "apply", *approval_args(target), *var_args(target), *terraform_args)
+        code = run_terraform(
+            target, "apply", *approval_args(target), *refresh, *var_args(target), *terraform_args
+        )
         if code == 0:
             record_apply(target, inputs)
         return code

@@ -146,3 +146,16 @@ def test_every_input_of_an_apply_changes_its_digest(tmp_path):
     # Terraform's own working files are not inputs.
     (tmp_path / "infra/envs/local/.terraform/modules/modules.json").write_text('{"changed": true}')
     assert deploy.apply_inputs(target, []) in digests
+
+
+def test_a_local_plan_refreshes_unless_the_state_is_the_one_the_last_apply_left(tmp_path):
+    deploy, target, state = _local_tree(tmp_path)
+    state.write_text('{"serial": 1}')
+    assert deploy.refresh_args(target, force=False) == []  # no apply recorded
+
+    deploy.record_apply(target, deploy.apply_inputs(target, []))
+
+    assert deploy.refresh_args(target, force=False) == ["-refresh=false"]
+    assert deploy.refresh_args(target, force=True) == []
+    state.write_text('{"serial": 2}')
+    assert deploy.refresh_args(target, force=False) == []
