@@ -16,18 +16,27 @@ every attribute, none of which this patch changes in outcome:
   far each time one is set, which is quadratic in the attributes of an item. It keeps a running total instead;
   the limit and the error are moto's own.
 
+And one setting of the process: moto keeps every stored item as Python objects, so a loaded emulator holds
+millions of long-lived objects, while each request allocates thousands of short-lived ones. With CPython's
+default thresholds (700, 10, 10) the collector runs every 700 allocations and often walks the older
+generations too: the same BatchWriteItem load ran at about two thirds of the rate it reaches with the young
+generation collected every 100,000 allocations and the older ones rarely (``GC_THRESHOLDS``). Reference
+counting still frees almost everything at once; only reference cycles wait longer.
+
 ``install()`` applies them once per process; tests compare each against moto's own code.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 _installed = False
 _lock = threading.Lock()
+GC_THRESHOLDS = (100_000, 50, 1000)
 
 # What the fast AttributeValue parser does with each kind of member of the shape.
 _SCALAR, _BLOB, _BLOB_LIST, _LIST, _MAP, _VALUE_LIST = "scalar", "blob", "blob-list", "list", "map", "values"
@@ -38,6 +47,7 @@ class SpeedupsExtension:
 
     def install(self, app: Any) -> None:
         install()
+        app.status_providers.append(lambda: {"gc_thresholds": list(gc.get_threshold())})
 
 
 def install() -> None:
@@ -49,6 +59,7 @@ def install() -> None:
         _cache_method_names()
         _fast_attribute_values()
         _running_item_size()
+        gc.set_threshold(*GC_THRESHOLDS)
         _installed = True
 
 

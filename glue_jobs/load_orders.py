@@ -151,8 +151,15 @@ def main(argv: list[str]) -> LoadReport:
     try:
         staged = transforms.read_staged(spark, manifest.chunks, chunk_fetcher(bucket))
         context = transforms.LoadContext(run_id, args["run_date"], loaded_at)
-        outcomes = transforms.validate(spark, transforms.deduplicate(staged), products, context)
-        totals = transforms.load(outcomes, sink_opener(args), rejected_prefix, failed_prefix)
+        totals = transforms.validate_and_load(
+            spark,
+            transforms.deduplicate(staged),
+            products,
+            context,
+            sink_opener(args),
+            rejected_prefix,
+            failed_prefix,
+        )
     finally:
         spark.stop()
 

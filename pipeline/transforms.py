@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 from boto3.dynamodb.types import TypeSerializer
 from pyspark.sql import DataFrame, Row, SparkSession, Window
@@ -88,6 +89,22 @@ OUTCOME_SCHEMA = StructType(
 _SERIALIZER = TypeSerializer()
 
 
+class Outcome(NamedTuple):
+    """One validated record, in OUTCOME_SCHEMA's order; ``item`` (attribute-value form) only when valid."""
+
+    key: str
+    record: str
+    duplicates: int
+    reason: str | None
+    field: str | None
+    detail: str | None
+    item: Item | None
+    category: str | None
+    currency: str | None
+    quantity: int | None
+    amount: Decimal | None
+
+
 @dataclass(frozen=True)
 class LoadContext:
     """The bookkeeping every loaded item carries."""
@@ -142,16 +159,23 @@ def deduplicate(staged: DataFrame) -> DataFrame:
 def validate(
     spark: SparkSession, records: DataFrame, catalog: Mapping[str, Product], context: LoadContext
 ) -> DataFrame:
-    """Parse every record with the contract and join it with the catalog (OUTCOME_SCHEMA).
+    """Parse every record with the contract and join it with the catalog (OUTCOME_SCHEMA, the item as JSON).
 
-    The catalog is small: it is broadcast once to the executors. Partitioning is kept.
+    The DataFrame view of the outcomes, for inspection and tests; the job validates and loads in one pass
+    (``validate_and_load``) with the same ``outcome_of``. The catalog is small: it is broadcast once to the
+    executors. Partitioning is kept.
     """
     products = spark.sparkContext.broadcast(dict(catalog))
 
     def outcomes(rows: Iterable[Row]) -> Iterator[tuple[Any, ...]]:
         known = products.value
         for row in rows:
-            yield _outcome(row, known, context)
+            outcome = outcome_of(row, known, context)
+            if outcome.item is not None:
+                outcome = outcome._replace(
+                    item=json.dumps(outcome.item, ensure_ascii=False, separators=(",", ":"))
+                )
+            yield outcome
 
     return spark.createDataFrame(records.rdd.mapPartitions(outcomes), OUTCOME_SCHEMA, verifySchema=False)
 
@@ -159,39 +183,77 @@ def validate(
 def load(
     outcomes: DataFrame, open_sink: Callable[[], Sink], rejected_prefix: str, failed_prefix: str
 ) -> LoadReport:
-    """Write every partition's items and part files; the report of the whole load (without run ids).
+    """Write every partition of ``validate``'s outcomes: items and part files; the report of the whole load
+    (without run ids)."""
 
-    ``open_sink`` runs in the executors, once per non-empty partition: it makes the clients that the
-    partition then reuses for all its requests.
-    """
+    def from_rows(rows: Iterable[Row]) -> Iterator[Outcome]:
+        for row in rows:
+            outcome = Outcome(*row)
+            yield outcome._replace(item=json.loads(outcome.item)) if outcome.item is not None else outcome
+
+    return _load_partitions(outcomes.rdd, from_rows, open_sink, rejected_prefix, failed_prefix)
+
+
+def validate_and_load(
+    spark: SparkSession,
+    records: DataFrame,
+    catalog: Mapping[str, Product],
+    context: LoadContext,
+    open_sink: Callable[[], Sink],
+    rejected_prefix: str,
+    failed_prefix: str,
+) -> LoadReport:
+    """``load(validate(...))`` in one pass of the executors' Python: each partition's records are validated
+    and written as they stream, with no round trip of the outcomes through the JVM (which costs more than
+    the validation itself). What the job runs."""
+    products = spark.sparkContext.broadcast(dict(catalog))
+
+    def outcomes(rows: Iterable[Row]) -> Iterator[Outcome]:
+        known = products.value
+        for row in rows:
+            yield outcome_of(row, known, context)
+
+    return _load_partitions(records.rdd, outcomes, open_sink, rejected_prefix, failed_prefix)
+
+
+def _load_partitions(
+    rdd: Any,
+    to_outcomes: Callable[[Iterable[Row]], Iterator[Outcome]],
+    open_sink: Callable[[], Sink],
+    rejected_prefix: str,
+    failed_prefix: str,
+) -> LoadReport:
+    """``open_sink`` runs in the executors, once per non-empty partition: it makes the clients that the
+    partition then reuses for all its requests."""
 
     def load_one(index: int, rows: Iterator[Row]) -> Iterator[LoadReport]:
-        first = next(rows, None)
+        outcomes = to_outcomes(rows)
+        first = next(outcomes, None)
         if first is None:
             yield LoadReport(run_id="", run_date="")
             return
-        yield load_partition(index, chain([first], rows), open_sink(), rejected_prefix, failed_prefix)
+        yield load_partition(index, chain([first], outcomes), open_sink(), rejected_prefix, failed_prefix)
 
     total = LoadReport(run_id="", run_date="")
-    for share in outcomes.rdd.mapPartitionsWithIndex(load_one).collect():
+    for share in rdd.mapPartitionsWithIndex(load_one).collect():
         total.merge(share)
     return total
 
 
 def load_partition(
-    index: int, rows: Iterable[Row], sink: Sink, rejected_prefix: str, failed_prefix: str
+    index: int, rows: Iterable[Outcome], sink: Sink, rejected_prefix: str, failed_prefix: str
 ) -> LoadReport:
     """Load one partition: valid items to the table, rejected and failed records to their part files."""
     report = LoadReport(run_id="", run_date="")
     rejected: list[str] = []
     failed: list[str] = []
 
-    def to_write() -> Iterator[tuple[Row, Item]]:
+    def to_write() -> Iterator[tuple[Outcome, Item]]:
         for row in rows:
             report.staged += 1 + row.duplicates
             report.duplicates_dropped += row.duplicates
-            if row.reason is None:
-                yield row, json.loads(row.item)
+            if row.item is not None:
+                yield row, row.item
                 continue
             record = StagedRecord.from_json(row.record)
             report.rejected += 1
@@ -241,7 +303,9 @@ def _chunk_rows(index: int, key: str, declared: int, fetch: Callable[[str], byte
         )
 
 
-def _outcome(row: Row, catalog: Mapping[str, Product], context: LoadContext) -> tuple[Any, ...]:
+def outcome_of(row: Row, catalog: Mapping[str, Product], context: LoadContext) -> Outcome:
+    """A deduplicated record (``key``, ``record``, ``duplicates``) validated: rejected with its reason, or the
+    item to load and the figures of the run's aggregates."""
     record = StagedRecord.from_json(row.record)
     parsed = parse_order(record.raw)
     if isinstance(parsed, Order):
@@ -254,15 +318,14 @@ def _outcome(row: Row, catalog: Mapping[str, Product], context: LoadContext) -> 
                 "version": record.origin.version_label(),
                 "source": record.origin.describe(),
             }
-            serialized = {name: _SERIALIZER.serialize(value) for name, value in item.items()}
-            return (
+            return Outcome(
                 row.key,
                 row.record,
                 row.duplicates,
                 None,
                 None,
                 None,
-                json.dumps(serialized, ensure_ascii=False, separators=(",", ":")),
+                {name: _SERIALIZER.serialize(value) for name, value in item.items()},
                 product.category,
                 parsed.currency,
                 parsed.quantity,
@@ -271,9 +334,19 @@ def _outcome(row: Row, catalog: Mapping[str, Product], context: LoadContext) -> 
         parsed = Rejection(
             Reason.UNKNOWN_PRODUCT, "product_id", f"{parsed.product_id!r} is not in the product catalog"
         )
-    return (row.key, row.record, row.duplicates, parsed.reason.value, parsed.field, parsed.detail) + (
+    return Outcome(
+        row.key,
+        row.record,
+        row.duplicates,
+        parsed.reason.value,
+        parsed.field,
+        parsed.detail,
         None,
-    ) * 5
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def _with(record_json: str, **fields: str) -> str:

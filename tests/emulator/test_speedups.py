@@ -211,3 +211,11 @@ def test_the_server_stores_and_returns_binary_and_nested_attributes(emulator) ->
         dynamodb.exceptions.ClientError, match="Item size has exceeded the maximum allowed size"
     ):
         dynamodb.put_item(TableName=table, Item={"id": {"S": "o-2"}, "big": {"S": "x" * 410_000}})
+
+
+def test_the_emulator_process_collects_garbage_with_the_tuned_thresholds(emulator) -> None:
+    import gc
+
+    assert gc.get_threshold() == speedups.GC_THRESHOLDS  # this process installed them above
+    status = emulator.control.status()
+    assert status["gc_thresholds"] == list(speedups.GC_THRESHOLDS)

@@ -24,6 +24,7 @@ from pipeline.transforms import (
     load,
     read_staged,
     validate,
+    validate_and_load,
 )
 from tests.glue.staged_runs import CATALOG, SECOND_SOURCE, SOURCE, chunk_blobs, fresh, order, retried
 
@@ -268,6 +269,47 @@ def test_loading_writes_items_and_parts_and_reports_every_record_once(spark, tmp
     ]
     assert all(key.startswith(f"runs/{RUN_ID}/rejected/part-") for key in report.rejected_keys)
     assert all(key.startswith(f"runs/{RUN_ID}/failed/part-") for key in report.failed_keys)
+
+
+def test_the_single_pass_loads_exactly_what_validate_then_load_does(spark, tmp_path):
+    records = [
+        fresh(order("A-1", quantity="2", amount="59.90"), 1),
+        fresh(order("A-2", product_id="P-200", quantity="1", amount="149.00", currency="EUR"), 2),
+        fresh(order("A-2", product_id="P-200", quantity="3", amount="447.00", currency="EUR"), 3),
+        fresh(order("A-4", amount="oops"), 4),
+        fresh(order("A-5", product_id="P-999"), 5),
+        fresh(order("A-6", quantity="7", amount="209.65"), 6),
+        retried(order("A-7", quantity="6", amount="179.70"), 3, first_failed_run="2026-11-21-ffff"),
+    ]
+    prefixes = layout.rejected_prefix(RUN_ID), layout.failed_prefix(RUN_ID)
+    two_pass, one_pass = tmp_path / "two", tmp_path / "one"
+    for folder in (two_pass, one_pass):
+        (folder / "table").mkdir(parents=True)
+    deduplicated = deduplicate(staged(spark, records))
+
+    expected = load(
+        validate(spark, deduplicated, CATALOG, CONTEXT), file_sink(two_pass, never={"A-6"}), *prefixes
+    )
+    report = validate_and_load(
+        spark, deduplicated, CATALOG, CONTEXT, file_sink(one_pass, never={"A-6"}), *prefixes
+    )
+
+    assert report.to_json() == expected.to_json()
+    assert (report.loaded, report.rejected, report.failed, report.duplicates_dropped) == (3, 2, 1, 1)
+    tables = [
+        {p.name: p.read_text() for p in (folder / "table").iterdir()} for folder in (two_pass, one_pass)
+    ]
+    assert tables[0] == tables[1]
+    assert sorted(tables[1]) == ["A-1.json", "A-2.json", "A-7.json"]
+    parts = [
+        sorted(str(p.relative_to(folder)) for p in (folder / "bucket").rglob("*.gz"))
+        for folder in (two_pass, one_pass)
+    ]
+    assert parts[0] == parts[1] and parts[1]
+    for part in parts[1]:
+        assert read_part(one_pass, part.removeprefix("bucket/")) == read_part(
+            two_pass, part.removeprefix("bucket/")
+        )
 
 
 def read_part(folder: Path, key: str) -> list[str]:
