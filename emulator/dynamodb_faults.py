@@ -96,16 +96,20 @@ class DynamoDBFaultsExtension:
         if self._missing_table(region, list(request_items)):
             return self.app.forward(request)  # moto answers ResourceNotFoundException before writing
         faults = self.registry.current()
-        stuck = _never
-        if faults.dynamodb_unprocessed_keys:
-            stuck = _stuck_keys(
-                self._partition_keys(region, list(request_items)), faults.dynamodb_unprocessed_keys
-            )
         share = faults.dynamodb_unprocessed
-        if faults.dynamodb_unprocessed_sticky and share > 0:
-            by_share = _stuck_share(self._key_attributes(region, list(request_items)), share, faults.seed)
-            stuck = _either(stuck, by_share)
-            share = 0.0
+        sticky = faults.dynamodb_unprocessed_sticky and share > 0
+        stuck = _never
+        if faults.dynamodb_unprocessed_keys or sticky:
+            keys = self._key_attributes(region, list(request_items))
+            rules = (
+                [_stuck_keys(keys, faults.dynamodb_unprocessed_keys)]
+                if faults.dynamodb_unprocessed_keys
+                else []
+            )
+            if sticky:
+                rules.append(_stuck_share(keys, share, faults.seed))
+                share = 0.0
+            stuck = _either(*rules)
         kept, unprocessed = split_batch(request_items, share, self.registry.random, stuck)
         if not unprocessed:
             return self.app.forward(request)
@@ -133,13 +137,6 @@ class DynamoDBFaultsExtension:
         existing = dynamodb_backends[ACCOUNT_ID][region].tables
         return next((table for table in tables if table not in existing), None)
 
-    def _partition_keys(self, region: str, tables: list[str]) -> dict[str, str]:
-        """Each table's partition key attribute name, as moto holds the table."""
-        from moto.dynamodb.models import dynamodb_backends
-
-        existing = dynamodb_backends[ACCOUNT_ID][region].tables
-        return {table: existing[table].hash_key_attr for table in tables}
-
     def _key_attributes(self, region: str, tables: list[str]) -> dict[str, tuple[str, ...]]:
         """Each table's key attribute names (partition key, then sort key if any), as moto holds the table."""
         from moto.dynamodb.models import dynamodb_backends
@@ -157,16 +154,21 @@ def _active(faults: Faults) -> bool:
     return faults.dynamodb_unprocessed > 0 or bool(faults.dynamodb_unprocessed_keys)
 
 
-def _stuck_keys(partition_keys: dict[str, str], values: list[str]) -> Callable[[str, dict[str, Any]], bool]:
+def _attributes(request: dict[str, Any]) -> dict[str, Any]:
+    """The item a PutRequest writes, or the key a DeleteRequest deletes."""
+    if "PutRequest" in request:
+        return request["PutRequest"].get("Item") or {}
+    return (request.get("DeleteRequest") or {}).get("Key") or {}
+
+
+def _stuck_keys(
+    key_attributes: dict[str, tuple[str, ...]], values: list[str]
+) -> Callable[[str, dict[str, Any]], bool]:
     """Whether a request writes or deletes an item whose partition-key value is one of ``values``."""
     wanted = set(values)
 
     def stuck(table: str, request: dict[str, Any]) -> bool:
-        if "PutRequest" in request:
-            attributes = request["PutRequest"].get("Item") or {}
-        else:
-            attributes = (request.get("DeleteRequest") or {}).get("Key") or {}
-        value = attributes.get(partition_keys[table])
+        value = _attributes(request).get(key_attributes[table][0])
         return isinstance(value, dict) and any(v in wanted for v in value.values() if isinstance(v, str))
 
     return stuck
@@ -183,10 +185,7 @@ def _stuck_share(
     per (table, key, seed), the same on every attempt."""
 
     def stuck(table: str, request: dict[str, Any]) -> bool:
-        if "PutRequest" in request:
-            attributes = request["PutRequest"].get("Item") or {}
-        else:
-            attributes = (request.get("DeleteRequest") or {}).get("Key") or {}
+        attributes = _attributes(request)
         key = [attributes.get(name) for name in key_attributes[table]]
         text = json.dumps([table, key, seed], sort_keys=True).encode()
         draw = int.from_bytes(hashlib.sha256(text).digest()[:8], "big") / 2**64

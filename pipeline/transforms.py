@@ -165,12 +165,10 @@ def validate(
     (``validate_and_load``) with the same ``outcome_of``. The catalog is small: it is broadcast once to the
     executors. Partitioning is kept.
     """
-    products = spark.sparkContext.broadcast(dict(catalog))
+    validated = _validator(spark, catalog, context)
 
-    def outcomes(rows: Iterable[Row]) -> Iterator[tuple[Any, ...]]:
-        known = products.value
-        for row in rows:
-            outcome = outcome_of(row, known, context)
+    def outcomes(rows: Iterable[Row]) -> Iterator[Outcome]:
+        for outcome in validated(rows):
             if outcome.item is not None:
                 outcome = outcome._replace(
                     item=json.dumps(outcome.item, ensure_ascii=False, separators=(",", ":"))
@@ -206,6 +204,14 @@ def validate_and_load(
     """``load(validate(...))`` in one pass of the executors' Python: each partition's records are validated
     and written as they stream, with no round trip of the outcomes through the JVM (which costs more than
     the validation itself). What the job runs."""
+    validated = _validator(spark, catalog, context)
+    return _load_partitions(records.rdd, validated, open_sink, rejected_prefix, failed_prefix)
+
+
+def _validator(
+    spark: SparkSession, catalog: Mapping[str, Product], context: LoadContext
+) -> Callable[[Iterable[Row]], Iterator[Outcome]]:
+    """``outcome_of`` over a partition's rows, with the catalog broadcast once to the executors."""
     products = spark.sparkContext.broadcast(dict(catalog))
 
     def outcomes(rows: Iterable[Row]) -> Iterator[Outcome]:
@@ -213,7 +219,7 @@ def validate_and_load(
         for row in rows:
             yield outcome_of(row, known, context)
 
-    return _load_partitions(records.rdd, outcomes, open_sink, rejected_prefix, failed_prefix)
+    return outcomes
 
 
 def _load_partitions(

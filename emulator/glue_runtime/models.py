@@ -285,7 +285,7 @@ class GlueRuntime:
             if self.config.warm_drivers and run.command_name in SPARK_COMMANDS:
                 returncode, timed_out = self._run_warm(run, script, extra_files, timeout_unit_seconds)
             else:
-                python_path = [_import_path(f) for f in extra_files] + [site]
+                python_path = [process.import_path(f) for f in extra_files] + [site]
                 returncode, timed_out = self._run_script(run, script, python_path, timeout_unit_seconds)
         except RunFailure as failure:
             if run.stop_requested:
@@ -357,14 +357,7 @@ class GlueRuntime:
         self, run: JobRun, script: Path, python_path: list[Path], timeout_unit_seconds: float
     ) -> tuple[int, bool]:
         command = process.script_command(self.python, script, run.job_name, run.id, run.arguments)
-        env = process.script_environment(
-            self.environ,
-            endpoint=self.endpoint,
-            region=run.region,
-            python=self.python,
-            python_path=python_path,
-            java_home=process.find_java_home(self.environ),
-        )
+        env = self._environment(run, python_path)
         (run.work_dir / "run.json").write_text(json.dumps({"command": command, "environment": env}, indent=2))
         with (
             open(run.work_dir / "stdout.log", "wb") as stdout,
@@ -404,14 +397,7 @@ class GlueRuntime:
         self, run: JobRun, script: Path, extra_files: list[Path], timeout_unit_seconds: float
     ) -> tuple[int, bool]:
         """Run the script in a warm driver host; (return code, whether it timed out)."""
-        env = process.script_environment(
-            self.environ,
-            endpoint=self.endpoint,
-            region=run.region,
-            python=self.python,
-            python_path=[],
-            java_home=process.find_java_home(self.environ),
-        )
+        env = self._environment(run, [])
         key = warm.host_key(self.python, run.region, self.endpoint, extra_files)
         host, reused = self.pool.acquire(key, python=self.python, extra_files=extra_files, environment=env)
         command = process.script_command(self.python, script, run.job_name, run.id, run.arguments)
@@ -465,6 +451,16 @@ class GlueRuntime:
         self.pool.release(host, healthy=healthy)
         return returncode, timed_out.is_set()
 
+    def _environment(self, run: JobRun, python_path: list[Path]) -> dict[str, str]:
+        return process.script_environment(
+            self.environ,
+            endpoint=self.endpoint,
+            region=run.region,
+            python=self.python,
+            python_path=python_path,
+            java_home=process.find_java_home(self.environ),
+        )
+
     def _finish(self, run: JobRun, state: str, error: str | None, stderr: str | None = None) -> None:
         # Logs first: once the state is terminal, a reader may look for them.
         stdout = _read(run.work_dir / "stdout.log") or ""
@@ -515,11 +511,6 @@ class GlueRuntime:
     def _set_state(run: JobRun, state: str) -> None:
         run.state = state
         run.last_modified_on = time.time()
-
-
-def _import_path(entry: Path) -> Path:
-    # A .py file is imported from its folder; a zip (or egg, wheel) is a path entry itself.
-    return entry.parent if entry.suffix == ".py" else entry
 
 
 def _safe_name(name: str) -> str:

@@ -78,6 +78,12 @@ def script_command(
     return command + ["--JOB_NAME", job_name, "--JOB_RUN_ID", run_id]
 
 
+def import_path(entry: Path) -> Path:
+    """The sys.path entry of an --extra-py-files entry: a .py file is imported from its folder; a zip (or egg,
+    wheel) is a path entry itself."""
+    return entry.parent if entry.suffix == ".py" else entry
+
+
 def script_environment(
     inherited: Mapping[str, str],
     *,

@@ -159,7 +159,7 @@ class WarmPool:
             target = folder / "extra" / str(index) / source.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-            paths.append(target.parent if target.suffix == ".py" else target)
+            paths.append(process.import_path(target))
         site = folder / "site"
         site.mkdir(parents=True, exist_ok=True)
         (site / "sitecustomize.py").write_text(process.sitecustomize_source(folder / "exception.txt"))
