@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT, _free_port
+from tests.conftest import ROOT, RunningEmulator, _free_port
 
 DEPLOY = ROOT / "scripts" / "deploy.py"
 
@@ -76,6 +76,20 @@ def test_local_needs_a_running_emulator(tmp_path):
 
     assert result.returncode == 2
     assert f"no emulator answers at http://127.0.0.1:{port}: start it with `make up`" in result.stderr
+
+
+def test_local_terraform_reaches_every_service_at_the_running_emulator(emulator: RunningEmulator, monkeypatch):
+    deploy = load_deploy_module()
+    monkeypatch.setenv("EMULATOR_PORT", str(emulator.port))
+    monkeypatch.setenv("EMULATOR_STATE_DIR", str(emulator.state_dir))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere.invalid")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://elsewhere.invalid")
+
+    target = deploy.local_target(None)
+
+    assert target.process_env["AWS_ENDPOINT_URL"] == emulator.endpoint
+    assert not [name for name in target.process_env if name.startswith("AWS_ENDPOINT_URL_")]
+    assert target.variables == ["region=us-east-1"]
 
 
 def test_each_aws_environment_keeps_its_own_locked_state():

@@ -1,9 +1,3 @@
-variable "emulator_endpoint" {
-  description = "URL of the embedded AWS emulator every service endpoint points at."
-  type        = string
-  default     = "http://127.0.0.1:4590"
-}
-
 variable "region" {
   description = "Region the emulator serves."
   type        = string
