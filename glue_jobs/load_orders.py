@@ -3,7 +3,7 @@
 Arguments (Glue passes them as ``--name value``):
   --run_id, --run_date, --manifest_key   from the state machine's Load state
   --staging_bucket, --orders_table       the job's default arguments
-  --max_write_attempts (default 5), --write_concurrency (default 8)   optional tuning
+  --max_write_attempts (default 5), --write_concurrency (default 4)   optional tuning
 
 Reads the manifest and the staged catalog on the driver, the staging chunks in the executors; writes the
 items with BatchWriteItem from the executors, rejected/failed part files and report.json to the staging
