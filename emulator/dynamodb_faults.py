@@ -98,18 +98,15 @@ class DynamoDBFaultsExtension:
         faults = self.registry.current()
         share = faults.dynamodb_unprocessed
         sticky = faults.dynamodb_unprocessed_sticky and share > 0
-        stuck = _never
+        rules: list[Callable[[str, dict[str, Any]], bool]] = []
         if faults.dynamodb_unprocessed_keys or sticky:
             keys = self._key_attributes(region, list(request_items))
-            rules = (
-                [_stuck_keys(keys, faults.dynamodb_unprocessed_keys)]
-                if faults.dynamodb_unprocessed_keys
-                else []
-            )
-            if sticky:
-                rules.append(_stuck_share(keys, share, faults.seed))
-                share = 0.0
-            stuck = _either(*rules)
+        if faults.dynamodb_unprocessed_keys:
+            rules.append(_stuck_keys(keys, faults.dynamodb_unprocessed_keys))
+        if sticky:
+            rules.append(_stuck_share(keys, share, faults.seed))
+            share = 0.0  # the sticky rule replaces the per-request draw
+        stuck = _either(*rules) if rules else _never
         kept, unprocessed = split_batch(request_items, share, self.registry.random, stuck)
         if not unprocessed:
             return self.app.forward(request)

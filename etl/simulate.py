@@ -36,8 +36,8 @@ class DayFaults:
 
 def parse_faults(specs: list[str], job_name: str) -> dict[int, DayFaults]:
     """``unprocessed=0.3@1`` (a share of the records whose DynamoDB writes stay unprocessed on day 1, beyond the
-    loader's retries), ``load@2-3`` (the Glue load
-    job fails on days 2 and 3). Days are 1-based and may be lists (1,3) or ranges (1-3)."""
+    loader's retries), ``load@2-3`` (the Glue load job fails on days 2 and 3). Days are 1-based and may be lists
+    (1,3) or ranges (1-3)."""
     plan: dict[int, dict[str, Any]] = {}
     for spec in specs:
         match = FAULT_SPEC.match(spec.strip())

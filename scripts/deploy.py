@@ -144,15 +144,20 @@ def _last_apply(target: Target) -> dict[str, Any]:
         return {}
 
 
+def _state_left_by(target: Target, last: dict[str, Any]) -> bool:
+    state = _state_digest(target)
+    return state is not None and last.get("state") == state
+
+
 def state_left_by_last_apply(target: Target) -> bool:
     """Whether the state is exactly what the last successful local apply on this emulator left."""
-    state = _state_digest(target)
-    return state is not None and _last_apply(target).get("state") == state
+    return _state_left_by(target, _last_apply(target))
 
 
 def unchanged_since_last_apply(target: Target, inputs: str) -> bool:
     """Whether the last successful local apply had these inputs and left the state as it is now."""
-    return state_left_by_last_apply(target) and _last_apply(target).get("inputs") == inputs
+    last = _last_apply(target)
+    return last.get("inputs") == inputs and _state_left_by(target, last)
 
 
 def refresh_args(target: Target, force: bool) -> list[str]:
