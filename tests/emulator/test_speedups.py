@@ -219,3 +219,49 @@ def test_the_emulator_process_collects_garbage_with_the_tuned_thresholds(emulato
     assert gc.get_threshold() == speedups.GC_THRESHOLDS  # this process installed them above
     status = emulator.control.status()
     assert status["gc_thresholds"] == list(speedups.GC_THRESHOLDS)
+
+
+def test_gc_pauses_are_counted_per_generation_with_their_total_and_longest() -> None:
+    ticks = iter([10.0, 10.25, 20.0, 21.5, 30.0, 30.5])
+    pauses = speedups.GcPauses(clock=lambda: next(ticks))
+
+    pauses.callback("stop", {"generation": 2})  # a stop without its start (installed mid-collection): ignored
+    for generation in (0, 1, 0):
+        pauses.callback("start", {"generation": generation})
+        pauses.callback("stop", {"generation": generation})
+
+    assert pauses.snapshot() == {
+        "collections": [2, 1, 0],
+        "pause_s": [0.75, 1.5, 0.0],
+        "longest_pause_s": [0.5, 1.5, 0.0],
+    }
+
+
+def test_what_survives_a_collection_is_frozen_and_later_cycles_are_still_collected() -> None:
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    survivor = [Node()]
+    gc.collect(0)
+
+    assert gc.get_freeze_count() > 0
+    assert not any(item is survivor for item in gc.get_objects())  # no collection walks it again
+
+    cycle = Node()
+    cycle.self = cycle  # type: ignore[attr-defined]
+    collected = weakref.ref(cycle)
+    del cycle
+    gc.collect(0)
+
+    assert collected() is None
+
+
+def test_the_status_route_reports_the_collectors_pauses(emulator) -> None:
+    status = emulator.control.status()
+
+    assert set(status["gc"]) == {"collections", "pause_s", "longest_pause_s", "frozen"}
+    assert [len(status["gc"][name]) for name in ("collections", "pause_s", "longest_pause_s")] == [3, 3, 3]
+    assert isinstance(status["gc"]["frozen"], int)
