@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
+from hypothesis import given
+from hypothesis import strategies as st
 from moto import mock_aws
 
-from pipeline.dynamo_writer import BatchWriter, WriteError, client_config
+from pipeline.dynamo_writer import BatchWriter, WriteError, attribute_value, client_config
 
 TABLE = "orders"
 
@@ -181,3 +185,40 @@ def test_with_one_attempt_nothing_is_retried(dynamodb):
 
     assert results == [("O-0", "UnprocessedItems after 1 attempt"), ("O-1", None)]
     assert sleeps == []
+
+
+SERIALIZABLE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.text()
+    | st.binary()
+    | st.integers(min_value=-(10**45), max_value=10**45)
+    | st.decimals(allow_nan=True, allow_infinity=True)
+    | st.floats(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _serialized(serialize: Any, value: Any) -> tuple[str, Any]:
+    try:
+        return "value", serialize(value)
+    except Exception as error:  # the same error type and message, or the same answer
+        return type(error).__name__, str(error)
+
+
+@given(SERIALIZABLE)
+def test_attribute_value_answers_what_boto3s_serializer_answers(value: Any) -> None:
+    assert _serialized(attribute_value, value) == _serialized(TypeSerializer().serialize, value)
+
+
+def test_attribute_value_of_an_orders_fields() -> None:
+    assert [attribute_value(v) for v in ("A-1", 3, Decimal("59.90"), Decimal("1E+2"), True)] == [
+        {"S": "A-1"},
+        {"N": "3"},
+        {"N": "59.90"},
+        {"N": "1E+2"},
+        {"BOOL": True},
+    ]
+    with pytest.raises(TypeError, match="Infinity and NaN not supported"):
+        attribute_value(Decimal("NaN"))
