@@ -121,19 +121,14 @@ def remove_stale_parts(s3: Any, bucket: str, prefix: str, keep: list[str]) -> No
         )
 
 
-def build_session(partitions: int) -> SparkSession:
+def build_session() -> SparkSession:
     spark = (
         SparkSession.builder.appName("load_orders")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        # Adaptive execution would merge the small shuffle partitions into one and leave one writer.
-        .config("spark.sql.adaptive.enabled", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("WARN")
-    # One partition per chunk, and at least one per core so every core writes.
-    shuffle_partitions = max(partitions, spark.sparkContext.defaultParallelism)
-    spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
     return spark
 
 
@@ -147,13 +142,15 @@ def main(argv: list[str]) -> LoadReport:
     products = read_products(s3, bucket, manifest)
     rejected_prefix, failed_prefix = layout.rejected_prefix(run_id), layout.failed_prefix(run_id)
 
-    spark = build_session(len(manifest.chunks))
+    spark = build_session()
     try:
-        staged = transforms.read_staged(spark, manifest.chunks, chunk_fetcher(bucket))
+        staged = transforms.staged_records(spark, manifest.chunks, chunk_fetcher(bucket))
+        # One partition per chunk, and at least one per core so every core writes.
+        partitions = max(len(manifest.chunks), spark.sparkContext.defaultParallelism)
         context = transforms.LoadContext(run_id, args["run_date"], loaded_at)
         totals = transforms.validate_and_load(
             spark,
-            transforms.deduplicate(staged),
+            transforms.deduplicate(staged, partitions),
             products,
             context,
             sink_opener(args),

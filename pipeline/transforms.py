@@ -6,10 +6,15 @@ through ``pipeline.contract`` in the executors, so the job accepts and rejects e
 says. I/O comes in as arguments (a function that fetches a chunk, a factory that opens a sink), so the same
 transforms run against S3 and DynamoDB in the job and against fakes in tests.
 
-The partitioning follows the data: one partition per staged chunk when reading, then
-``spark.sql.shuffle.partitions`` partitions by record key for the deduplication, kept through validation
-and loading (no other shuffle). Partition numbers name the rejected/failed part files, so a re-run of the
-same run writes the same keys.
+The records stay Python objects from the staged chunk to the written item: they are read, deduplicated,
+validated and loaded as RDDs of tuples, so the one shuffle (by record key, to deduplicate) moves pickled
+tuples and no record is converted to a JVM row and back. DataFrame views (``read_staged``, ``validate``)
+are there for inspection and tests.
+
+The partitioning follows the data: one partition per staged chunk when reading, then ``partitions``
+partitions by record key for the deduplication, kept through validation and loading (no other shuffle).
+Partition numbers name the rejected/failed part files, and a partition's records are in staging order, so
+a re-run of the same run writes the same keys with the same lines.
 """
 
 from __future__ import annotations
@@ -21,9 +26,8 @@ from decimal import Decimal
 from itertools import chain
 from typing import Any, NamedTuple
 
-from boto3.dynamodb.types import TypeSerializer
-from pyspark.sql import DataFrame, Row, SparkSession, Window
-from pyspark.sql import functions as F
+from pyspark import RDD
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
     DecimalType,
     IntegerType,
@@ -35,7 +39,7 @@ from pyspark.sql.types import (
 
 from pipeline import layout
 from pipeline.contract import Order, Product, Reason, Rejection, enrich, order_key, parse_order
-from pipeline.dynamo_writer import Item
+from pipeline.dynamo_writer import Item, attribute_value
 from pipeline.report import LoadReport, ReasonSummary
 from pipeline.staging import Chunk, StagedRecord, StagingError, decode_lines, encode_lines
 
@@ -86,7 +90,22 @@ OUTCOME_SCHEMA = StructType(
     ]
 )
 
-_SERIALIZER = TypeSerializer()
+
+class Staged(NamedTuple):
+    """One staged record, in STAGED_SCHEMA's order."""
+
+    key: str
+    version: tuple[int, str, int, int]
+    position: int
+    record: str
+
+
+class Deduplicated(NamedTuple):
+    """The newest version of a key, in DEDUPLICATED_SCHEMA's order."""
+
+    key: str
+    record: str
+    duplicates: int
 
 
 class Outcome(NamedTuple):
@@ -122,42 +141,52 @@ class Sink:
     put: Callable[[str, bytes], None]  # (S3 key, body)
 
 
-def read_staged(spark: SparkSession, chunks: Sequence[Chunk], fetch: Callable[[str], bytes]) -> DataFrame:
-    """The staged records of ``chunks``, read in the executors: one partition per chunk.
+def staged_records(spark: SparkSession, chunks: Sequence[Chunk], fetch: Callable[[str], bytes]) -> RDD:
+    """The staged records (``Staged``) of ``chunks``, read in the executors: one partition per chunk.
 
     ``fetch(key)`` returns a chunk's bytes; it is shipped to the executors, so it must be picklable and
     make its own clients. A chunk holding another number of records than the manifest lists stops the
     load: records would otherwise be lost without a trace.
     """
     listed = [(index, chunk.key, chunk.records) for index, chunk in enumerate(chunks)]
-    rows = spark.sparkContext.parallelize(listed, max(1, len(listed))).flatMap(
+    return spark.sparkContext.parallelize(listed, max(1, len(listed))).flatMap(
         lambda entry: _chunk_rows(*entry, fetch)
     )
-    return spark.createDataFrame(rows, STAGED_SCHEMA, verifySchema=False)
 
 
-def deduplicate(staged: DataFrame) -> DataFrame:
-    """Keep the newest version of each key (DEDUPLICATED_SCHEMA), counting the others in ``duplicates``.
+def read_staged(spark: SparkSession, chunks: Sequence[Chunk], fetch: Callable[[str], bytes]) -> DataFrame:
+    """``staged_records`` as a DataFrame (STAGED_SCHEMA)."""
+    return spark.createDataFrame(staged_records(spark, chunks, fetch), STAGED_SCHEMA, verifySchema=False)
+
+
+def deduplicate(staged: RDD, partitions: int) -> RDD:
+    """Keep the newest version of each key (``Deduplicated``), counting the others in ``duplicates``, in
+    ``partitions`` partitions by key; each partition's records in staging order.
 
     Rows without a key are never merged: each is its own group and is rejected on its own. Versions
     that tie (the same record staged twice) are decided by position, so the outcome is deterministic.
+    Each executor keeps the newest of its own records of a key before the shuffle, so only one record
+    of a key leaves a chunk's partition.
     """
-    group = [F.col("key"), F.when(F.col("key") == "", F.col("position"))]
-    newest_first = Window.partitionBy(*group).orderBy(F.col("version").desc(), F.col("position").desc())
-    whole_group = newest_first.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    ranked = staged.select(
-        "key",
-        "record",
-        F.row_number().over(newest_first).alias("newness"),
-        F.count(F.lit(1)).over(whole_group).alias("versions"),
-    )
-    return ranked.where(F.col("newness") == 1).select(
-        "key", "record", (F.col("versions") - 1).cast(IntegerType()).alias("duplicates")
-    )
+
+    def grouped(row: Staged) -> tuple[Any, tuple[Any, ...]]:
+        key, version, position, record = row
+        return (key or ("", position)), (version, position, record, 1)
+
+    def newest(left: tuple[Any, ...], right: tuple[Any, ...]) -> tuple[Any, ...]:
+        kept = left if (left[0], left[1]) >= (right[0], right[1]) else right
+        return (*kept[:3], left[3] + right[3])
+
+    def in_staging_order(pairs: Iterable[tuple[Any, tuple[Any, ...]]]) -> Iterator[Deduplicated]:
+        kept = sorted(pairs, key=lambda pair: pair[1][1])
+        for group, (_, _, record, versions) in kept:
+            yield Deduplicated(group if isinstance(group, str) else "", record, versions - 1)
+
+    return staged.map(grouped).reduceByKey(newest, partitions).mapPartitions(in_staging_order, True)
 
 
 def validate(
-    spark: SparkSession, records: DataFrame, catalog: Mapping[str, Product], context: LoadContext
+    spark: SparkSession, records: RDD, catalog: Mapping[str, Product], context: LoadContext
 ) -> DataFrame:
     """Parse every record with the contract and join it with the catalog (OUTCOME_SCHEMA, the item as JSON).
 
@@ -167,7 +196,7 @@ def validate(
     """
     validated = _validator(spark, catalog, context)
 
-    def outcomes(rows: Iterable[Row]) -> Iterator[Outcome]:
+    def outcomes(rows: Iterable[Deduplicated]) -> Iterator[Outcome]:
         for outcome in validated(rows):
             if outcome.item is not None:
                 outcome = outcome._replace(
@@ -175,7 +204,7 @@ def validate(
                 )
             yield outcome
 
-    return spark.createDataFrame(records.rdd.mapPartitions(outcomes), OUTCOME_SCHEMA, verifySchema=False)
+    return spark.createDataFrame(records.mapPartitions(outcomes, True), OUTCOME_SCHEMA, verifySchema=False)
 
 
 def load(
@@ -184,7 +213,7 @@ def load(
     """Write every partition of ``validate``'s outcomes: items and part files; the report of the whole load
     (without run ids)."""
 
-    def from_rows(rows: Iterable[Row]) -> Iterator[Outcome]:
+    def from_rows(rows: Iterable[Any]) -> Iterator[Outcome]:
         for row in rows:
             outcome = Outcome(*row)
             yield outcome._replace(item=json.loads(outcome.item)) if outcome.item is not None else outcome
@@ -194,7 +223,7 @@ def load(
 
 def validate_and_load(
     spark: SparkSession,
-    records: DataFrame,
+    records: RDD,
     catalog: Mapping[str, Product],
     context: LoadContext,
     open_sink: Callable[[], Sink],
@@ -205,16 +234,16 @@ def validate_and_load(
     and written as they stream, with no round trip of the outcomes through the JVM (which costs more than
     the validation itself). What the job runs."""
     validated = _validator(spark, catalog, context)
-    return _load_partitions(records.rdd, validated, open_sink, rejected_prefix, failed_prefix)
+    return _load_partitions(records, validated, open_sink, rejected_prefix, failed_prefix)
 
 
 def _validator(
     spark: SparkSession, catalog: Mapping[str, Product], context: LoadContext
-) -> Callable[[Iterable[Row]], Iterator[Outcome]]:
+) -> Callable[[Iterable[Deduplicated]], Iterator[Outcome]]:
     """``outcome_of`` over a partition's rows, with the catalog broadcast once to the executors."""
     products = spark.sparkContext.broadcast(dict(catalog))
 
-    def outcomes(rows: Iterable[Row]) -> Iterator[Outcome]:
+    def outcomes(rows: Iterable[Deduplicated]) -> Iterator[Outcome]:
         known = products.value
         for row in rows:
             yield outcome_of(row, known, context)
@@ -224,7 +253,7 @@ def _validator(
 
 def _load_partitions(
     rdd: Any,
-    to_outcomes: Callable[[Iterable[Row]], Iterator[Outcome]],
+    to_outcomes: Callable[[Iterable[Any]], Iterator[Outcome]],
     open_sink: Callable[[], Sink],
     rejected_prefix: str,
     failed_prefix: str,
@@ -232,7 +261,7 @@ def _load_partitions(
     """``open_sink`` runs in the executors, once per non-empty partition: it makes the clients that the
     partition then reuses for all its requests."""
 
-    def load_one(index: int, rows: Iterator[Row]) -> Iterator[LoadReport]:
+    def load_one(index: int, rows: Iterator[Any]) -> Iterator[LoadReport]:
         outcomes = to_outcomes(rows)
         first = next(outcomes, None)
         if first is None:
@@ -297,11 +326,11 @@ def catalog_by_id(products: Iterable[Product]) -> dict[str, Product]:
     return {product.product_id: product for product in products}
 
 
-def _chunk_rows(index: int, key: str, declared: int, fetch: Callable[[str], bytes]) -> Iterator[tuple]:
+def _chunk_rows(index: int, key: str, declared: int, fetch: Callable[[str], bytes]) -> Iterator[Staged]:
     count = 0
     for count, line in enumerate(decode_lines(fetch(key)), start=1):
         record = StagedRecord.from_json(line)
-        yield (order_key(record.raw), record.origin.version(), index << 32 | count, line.rstrip("\n"))
+        yield Staged(order_key(record.raw), record.origin.version(), index << 32 | count, line.rstrip("\n"))
     if count != declared:
         raise StagingError(
             f"staging chunk {key} holds {count} records but the manifest lists {declared}: "
@@ -309,7 +338,7 @@ def _chunk_rows(index: int, key: str, declared: int, fetch: Callable[[str], byte
         )
 
 
-def outcome_of(row: Row, catalog: Mapping[str, Product], context: LoadContext) -> Outcome:
+def outcome_of(row: Deduplicated, catalog: Mapping[str, Product], context: LoadContext) -> Outcome:
     """A deduplicated record (``key``, ``record``, ``duplicates``) validated: rejected with its reason, or the
     item to load and the figures of the run's aggregates."""
     record = StagedRecord.from_json(row.record)
@@ -331,7 +360,7 @@ def outcome_of(row: Row, catalog: Mapping[str, Product], context: LoadContext) -
                 None,
                 None,
                 None,
-                {name: _SERIALIZER.serialize(value) for name, value in item.items()},
+                {name: attribute_value(value) for name, value in item.items()},
                 product.category,
                 parsed.currency,
                 parsed.quantity,

@@ -63,7 +63,7 @@ def load_job(spark, emulator) -> Iterator[LoadJob]:
                 patch.setenv(name, value)
                 # Python functions carry the context's environment to the workers they run in.
                 patch.setitem(spark.sparkContext.environment, name, value)
-        patch.setattr(job, "build_session", lambda partitions: spark)
+        patch.setattr(job, "build_session", lambda: spark)
         patch.setattr(spark, "stop", lambda: None)
         yield job.main
 

@@ -23,6 +23,7 @@ from pipeline.transforms import (
     deduplicate,
     load,
     read_staged,
+    staged_records,
     validate,
     validate_and_load,
 )
@@ -39,13 +40,17 @@ CONTEXT = LoadContext(RUN_ID, "2026-11-22", "2026-11-23T02:00:00Z")
 
 def staged(spark, records: list[StagedRecord], chunk_rows: int = 3):
     chunks, blobs = chunk_blobs(RUN_ID, records, chunk_rows)
-    return read_staged(spark, chunks, blobs.__getitem__)
+    return staged_records(spark, chunks, blobs.__getitem__)
 
 
-def kept(frame) -> dict[str, tuple[StagedRecord, int]]:
+def deduplicated(spark, records: list[StagedRecord], partitions: int = 2):
+    return deduplicate(staged(spark, records), partitions)
+
+
+def kept(rows) -> dict[str, tuple[StagedRecord, int]]:
     """key → (the record kept, duplicates dropped); rows without a key under "#<line>"."""
     result = {}
-    for row in frame.collect():
+    for row in rows.collect():
         record = StagedRecord.from_json(row.record)
         result[row.key or f"#{record.origin.line}"] = (record, row.duplicates)
     return result
@@ -53,7 +58,8 @@ def kept(frame) -> dict[str, tuple[StagedRecord, int]]:
 
 def test_staged_chunks_are_read_into_one_partition_each(spark):
     records = [fresh(order(f"A-{n}"), n) for n in range(1, 8)]
-    frame = staged(spark, records, chunk_rows=3)
+    chunks, blobs = chunk_blobs(RUN_ID, records, 3)
+    frame = read_staged(spark, chunks, blobs.__getitem__)
 
     assert frame.schema == STAGED_SCHEMA
     assert frame.rdd.getNumPartitions() == 3
@@ -86,7 +92,7 @@ def test_the_newest_version_of_each_key_is_kept_and_the_others_counted(spark):
         fresh(order(" A-3 ", amount="3.00"), 5),  # the key is the trimmed order_id
     ]
 
-    result = kept(deduplicate(staged(spark, records)))
+    result = kept(deduplicated(spark, records))
 
     assert {key: (r.raw["amount"], dropped) for key, (r, dropped) in result.items()} == {
         "A-1": ("59.90", 0),
@@ -99,10 +105,29 @@ def test_the_newest_version_of_each_key_is_kept_and_the_others_counted(spark):
     assert result["A-4"][0].origin.source == SECOND_SOURCE
 
 
+def test_deduplicated_records_are_spread_by_key_and_kept_in_staging_order(spark):
+    records = [fresh(order(f"A-{n % 40}"), n) for n in range(1, 121)]  # three versions of each of 40 keys
+
+    partitions = deduplicated(spark, records, partitions=3).glom().collect()
+
+    assert len(partitions) == 3
+    keys = [[row.key for row in rows] for rows in partitions]
+    assert sorted(key for part in keys for key in part) == sorted(f"A-{n}" for n in range(40))
+    assert all(len(part) >= 5 for part in keys)  # spread by key, not all in one partition
+    lines = [[StagedRecord.from_json(row.record).origin.line for row in rows] for rows in partitions]
+    assert all(part == sorted(part) for part in lines)
+    assert all(
+        line > 80 and row.duplicates == 2
+        for part, rows in zip(lines, partitions)
+        for line, row in zip(part, rows)
+    )
+    assert deduplicated(spark, records, partitions=3).glom().collect() == partitions  # the same on a re-run
+
+
 def test_records_without_an_order_id_are_never_merged(spark):
     records = [fresh(order(""), 1), fresh(order("  "), 2), fresh(order("", amount="1.00"), 3)]
 
-    result = kept(deduplicate(staged(spark, records)))
+    result = kept(deduplicated(spark, records))
 
     assert {key: dropped for key, (_, dropped) in result.items()} == {"#1": 0, "#2": 0, "#3": 0}
 
@@ -113,7 +138,7 @@ def test_valid_records_become_enriched_items_with_their_run_bookkeeping(spark):
         retried(order("A-2", product_id="P-200", amount="149"), 12, first_failed_run="2026-11-21-ffff"),
     ]
 
-    outcomes = validate(spark, deduplicate(staged(spark, records)), CATALOG, CONTEXT)
+    outcomes = validate(spark, deduplicated(spark, records), CATALOG, CONTEXT)
 
     assert outcomes.schema == OUTCOME_SCHEMA
     rows = {row.key: row for row in outcomes.collect()}
@@ -161,7 +186,7 @@ def test_invalid_records_are_rejected_with_the_contracts_reason(spark):
         fresh(order("A 7"), 7),
     ]
 
-    outcomes = validate(spark, deduplicate(staged(spark, records)), CATALOG, CONTEXT).collect()
+    outcomes = validate(spark, deduplicated(spark, records), CATALOG, CONTEXT).collect()
 
     assert sorted((row.key, row.reason, row.field, row.detail) for row in outcomes) == [
         ("", "missing_order_id", "order_id", "empty"),
@@ -227,7 +252,7 @@ def test_loading_writes_items_and_parts_and_reports_every_record_once(spark, tmp
         fresh(order("", amount="oops"), 8),
     ]
     rejected_prefix, failed_prefix = layout.rejected_prefix(RUN_ID), layout.failed_prefix(RUN_ID)
-    outcomes = validate(spark, deduplicate(staged(spark, records)), CATALOG, CONTEXT)
+    outcomes = validate(spark, deduplicated(spark, records), CATALOG, CONTEXT)
 
     report = load(outcomes, file_sink(tmp_path, never={"A-6"}), rejected_prefix, failed_prefix)
 
@@ -285,13 +310,13 @@ def test_the_single_pass_loads_exactly_what_validate_then_load_does(spark, tmp_p
     two_pass, one_pass = tmp_path / "two", tmp_path / "one"
     for folder in (two_pass, one_pass):
         (folder / "table").mkdir(parents=True)
-    deduplicated = deduplicate(staged(spark, records))
+    records_kept = deduplicated(spark, records)
 
     expected = load(
-        validate(spark, deduplicated, CATALOG, CONTEXT), file_sink(two_pass, never={"A-6"}), *prefixes
+        validate(spark, records_kept, CATALOG, CONTEXT), file_sink(two_pass, never={"A-6"}), *prefixes
     )
     report = validate_and_load(
-        spark, deduplicated, CATALOG, CONTEXT, file_sink(one_pass, never={"A-6"}), *prefixes
+        spark, records_kept, CATALOG, CONTEXT, file_sink(one_pass, never={"A-6"}), *prefixes
     )
 
     assert report.to_json() == expected.to_json()
