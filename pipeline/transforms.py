@@ -137,7 +137,7 @@ class LoadContext:
 class Sink:
     """Where one partition's outcomes go: items to ``writer`` (a BatchWriter), part files to ``put``."""
 
-    writer: Any  # BatchWriter[Row]: write((tag, item), ...) -> (tag, error | None), ...
+    writer: Any  # BatchWriter[Outcome]: write((outcome, item), ...) -> (outcome, error | None), ...
     put: Callable[[str, bytes], None]  # (S3 key, body)
 
 
