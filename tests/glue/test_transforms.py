@@ -118,8 +118,8 @@ def test_deduplicated_records_are_spread_by_key_and_kept_in_staging_order(spark)
     assert all(part == sorted(part) for part in lines)
     assert all(
         line > 80 and row.duplicates == 2
-        for part, rows in zip(lines, partitions)
-        for line, row in zip(part, rows)
+        for part, rows in zip(lines, partitions, strict=True)
+        for line, row in zip(part, rows, strict=True)
     )
     assert deduplicated(spark, records, partitions=3).glom().collect() == partitions  # the same on a re-run
 
