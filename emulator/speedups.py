@@ -88,9 +88,19 @@ class GcPauses:
 _GC_PAUSES = GcPauses()
 
 
-def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+def _freeze(phase: str, info: dict[str, int]) -> None:
     if phase == "stop":
         gc.freeze()
+
+
+def freeze_survivors(enabled: bool = True) -> None:
+    """Freeze what survives each collection from now on; or stop, and unfreeze what was frozen (for a
+    process that installed the speedups only to test them, whose collector should stay as it was)."""
+    if enabled and _freeze not in gc.callbacks:
+        gc.callbacks.append(_freeze)
+    elif not enabled and _freeze in gc.callbacks:
+        gc.callbacks.remove(_freeze)
+        gc.unfreeze()
 
 
 class SpeedupsExtension:
@@ -117,7 +127,7 @@ def install() -> None:
         _running_item_size()
         gc.set_threshold(*GC_THRESHOLDS)
         gc.callbacks.append(_GC_PAUSES.callback)
-        gc.callbacks.append(_freeze_survivors)
+        freeze_survivors()
         _installed = True
 
 

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from emulator import speedups
 
 speedups.install()
+# This process is pytest's: its collector stays as it was, but for the test of the freeze itself.
+speedups.freeze_survivors(False)
 
 from moto import backends  # noqa: E402
 from moto.core import utils  # noqa: E402
@@ -244,19 +246,26 @@ def test_what_survives_a_collection_is_frozen_and_later_cycles_are_still_collect
     class Node:
         pass
 
-    survivor = [Node()]
-    gc.collect(0)
+    speedups.freeze_survivors()
+    try:
+        survivor = [Node()]
+        gc.collect(0)
 
-    assert gc.get_freeze_count() > 0
-    assert not any(item is survivor for item in gc.get_objects())  # no collection walks it again
+        assert gc.get_freeze_count() > 0
+        assert not any(item is survivor for item in gc.get_objects())  # no collection walks it again
 
-    cycle = Node()
-    cycle.self = cycle  # type: ignore[attr-defined]
-    collected = weakref.ref(cycle)
-    del cycle
-    gc.collect(0)
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        collected = weakref.ref(cycle)
+        del cycle
+        gc.collect(0)
 
-    assert collected() is None
+        assert collected() is None
+    finally:
+        speedups.freeze_survivors(False)
+
+    assert gc.get_freeze_count() == 0
+    assert any(item is survivor for item in gc.get_objects())
 
 
 def test_the_status_route_reports_the_collectors_pauses(emulator) -> None:
