@@ -174,8 +174,8 @@ def deduplicate(staged: RDD, partitions: int) -> RDD:
         return (key or ("", position)), (version, position, record, 1)
 
     def newest(left: tuple[Any, ...], right: tuple[Any, ...]) -> tuple[Any, ...]:
-        kept = left if (left[0], left[1]) >= (right[0], right[1]) else right
-        return (*kept[:3], left[3] + right[3])
+        # (version, position, ...): positions are unique, so the comparison never goes past them.
+        return (*max(left, right)[:3], left[3] + right[3])
 
     def in_staging_order(pairs: Iterable[tuple[Any, tuple[Any, ...]]]) -> Iterator[Deduplicated]:
         kept = sorted(pairs, key=lambda pair: pair[1][1])
