@@ -20,6 +20,19 @@ class EmulatorSettings:
     run_schedules: bool = False
     # Spark job runs reuse a warm driver (JVM, SparkContext, Python workers); EMULATOR_GLUE_WARM=0: cold runs.
     glue_warm_drivers: bool = True
+    # Requests signed with credentials the emulator's STS issued for a role are authorized against that
+    # role's policies (EMULATOR_IAM=0: every request is allowed, as before).
+    iam_enforcement: bool = True
+
+    @property
+    def internal_endpoint(self) -> str:
+        """The endpoint handed to the code the emulator runs (Lambda workers, Glue job runs)."""
+        return self.endpoint
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        """The CA certificate that code the emulator runs trusts for ``internal_endpoint`` (None: plain HTTP)."""
+        return None
 
     @property
     def endpoint(self) -> str:
@@ -57,6 +70,8 @@ class EmulatorSettings:
             values["run_schedules"] = True
         if os.environ.get("EMULATOR_GLUE_WARM", "").lower() in {"0", "false", "no"}:
             values["glue_warm_drivers"] = False
+        if os.environ.get("EMULATOR_IAM", "").lower() in {"0", "false", "no", "off"}:
+            values["iam_enforcement"] = False
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
