@@ -29,7 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from emulator import runtime_identity
 from emulator.faults import FaultRegistry
+from emulator.iam.credentials import RoleCredentials
 from emulator.lambda_runtime import bootstrap, cloudwatch
 from emulator.lambda_runtime.artifacts import Artifacts, python_runtime
 from emulator.lambda_runtime.exceptions import (
@@ -40,6 +42,7 @@ from emulator.lambda_runtime.exceptions import (
     LambdaServiceError,
     TooManyRequests,
 )
+from emulator.settings import EmulatorSettings
 
 log = logging.getLogger("emulator.lambda")
 
@@ -93,6 +96,8 @@ class FunctionConfig:
     code: bytes = field(compare=False, repr=False)
     layer_code: tuple[bytes, ...] = field(compare=False, repr=False)
     reserved_concurrency: int | None = field(compare=False)
+    # The execution role: its credentials are the worker's; a new role means new workers.
+    role: str = ""
 
     @property
     def log_group(self) -> str:
@@ -201,6 +206,7 @@ class FunctionRef:
             code=getattr(fn, "code_bytes", b""),
             layer_code=tuple(layer.code_bytes for layer in layers if layer),
             reserved_concurrency=None if reserved is None else int(reserved),
+            role=fn.role,
         )
 
 
@@ -336,7 +342,12 @@ class Worker:
     """One execution environment: a Python process running ``bootstrap.py`` for one function config."""
 
     def __init__(
-        self, config: FunctionConfig, import_path: list[Path], task_root: Path, scratch: Path, endpoint: str
+        self,
+        config: FunctionConfig,
+        import_path: list[Path],
+        task_root: Path,
+        scratch: Path,
+        settings: EmulatorSettings,
     ):
         self.config = config
         self.id = uuid.uuid4().hex
@@ -349,7 +360,8 @@ class Worker:
         self._task_root = task_root
         self._output_path = scratch / f"{self.id}.log"
         self._output_offset = 0
-        self._endpoint = endpoint
+        self._settings = settings
+        self.credentials: RoleCredentials | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._requests: Any = None
         self._responses = -1
@@ -360,14 +372,29 @@ class Worker:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    def assume_role(self) -> RoleCredentials:
+        """The execution role's temporary credentials for this environment, in a session named after the
+        function as Lambda names it; raises ``RoleNotAssumable`` when the role does not trust Lambda."""
+        config = self.config
+        self.credentials = runtime_identity.assume_role(
+            config.role, config.name, config.region, runtime_identity.LAMBDA_SERVICE
+        )
+        return self.credentials
+
+    def needs_new_credentials(self) -> bool:
+        """Whether the credentials it started with expire too soon for it to take another invocation."""
+        return self.credentials is not None and runtime_identity.needs_renewal(self.credentials)
+
     def environment(self) -> dict[str, str]:
         config = self.config
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "LANG": "en_US.UTF-8",
-            "AWS_ENDPOINT_URL": self._endpoint,
-        }
+        credentials = self.credentials or self.assume_role()
+        # The emulator's endpoint (and CA bundle over TLS), which the function's own variables may override
+        # as on AWS; its role's credentials are reserved variables, set below.
+        sdk = runtime_identity.sdk_environment(credentials, self._settings)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8"}
+        env.update((k, v) for k, v in sdk.items() if k not in RESERVED_VARIABLES)
         env.update((k, v) for k, v in config.environment if k not in RESERVED_VARIABLES)
+        env.update(credentials.environment())
         env.update(
             {
                 "_HANDLER": config.handler or "",
@@ -380,10 +407,6 @@ class Worker:
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-                # The function's role, as temporary credentials; the emulator accepts any.
-                "AWS_ACCESS_KEY_ID": "ASIAEMULATORLAMBDA00",
-                "AWS_SECRET_ACCESS_KEY": "emulator-lambda-secret-access-key",
-                "AWS_SESSION_TOKEN": f"emulator-lambda-session-{self.id}",
                 "LAMBDA_TASK_ROOT": str(self._task_root),
                 "LAMBDA_RUNTIME_DIR": str(self._import_path[-1]),
                 "TZ": "UTC",
@@ -396,6 +419,7 @@ class Worker:
 
     def start(self) -> dict[str, Any] | None:
         """Start the process and import the handler's module: None when ready, else AWS's init error."""
+        self.assume_role()
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
         spec = {
@@ -557,7 +581,8 @@ class Pool:
                     )
                 while self._idle:
                     worker = self._idle.pop()
-                    if worker.alive():
+                    # A worker whose role credentials are about to expire makes way for one with new ones.
+                    if worker.alive() and not worker.needs_new_credentials():
                         self._busy.add(worker)
                         return worker, False
                     stale.append(worker)
@@ -620,11 +645,12 @@ class LambdaService:
     """Runs invocations on pooled workers; one per emulator."""
 
     def __init__(
-        self, work_dir: Path, endpoint: str, faults: FaultRegistry, idle_timeout: float = IDLE_TIMEOUT_S
+        self, settings: EmulatorSettings, faults: FaultRegistry, idle_timeout: float = IDLE_TIMEOUT_S
     ):
+        work_dir = settings.work_dir
         self.artifacts = Artifacts(work_dir / "lambda")
         self._scratch = work_dir / "lambda" / "workers"
-        self._endpoint = endpoint
+        self._settings = settings
         self._faults = faults
         self._idle_timeout = idle_timeout
         self._pools: dict[tuple[str, str, str, str], Pool] = {}
@@ -773,7 +799,7 @@ class LambdaService:
             import_path.extend(p for p in candidates if p.is_dir())
         import_path.append(self.artifacts.runtime_dir())
         self._scratch.mkdir(parents=True, exist_ok=True)
-        return Worker(config, import_path, task_root, self._scratch, self._endpoint)
+        return Worker(config, import_path, task_root, self._scratch, self._settings)
 
     def _reap_forever(self) -> None:
         while not self._stopping.wait(min(30.0, self._idle_timeout / 2)):

@@ -41,7 +41,7 @@ class LambdaRuntimeExtension:
     def install(self, app: EmulatorApp) -> None:
         settings = app.settings
         self._region = settings.region
-        self.service = LambdaService(settings.work_dir, settings.endpoint, app.faults)
+        self.service = LambdaService(settings, app.faults)
         app.intercept("lambda.invoke", _matches(INVOKE_PATH), self._invoke)
         app.intercept("lambda.invoke_async", _matches(INVOKE_ASYNC_PATH), self._invoke_async)
         app.route("GET", "lambda", lambda _request: control_json(self._service.describe()))

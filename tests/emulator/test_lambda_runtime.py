@@ -10,10 +10,13 @@ import time
 import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+
+from emulator.settings import EmulatorSettings
 
 STATE_HANDLER = """
 import os
@@ -59,12 +62,34 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+def create_role(emulator, name: str, actions: list[str], trust: str = LAMBDA_TRUST) -> str:
+    """A role that ``trust`` lets assume it, allowed ``actions`` on every resource of the test's own."""
+    iam = emulator.client("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName="access", PolicyDocument=json.dumps(policy))
+    return arn
+
+
 @pytest.fixture(scope="module")
 def role_arn(emulator) -> str:
-    iam = emulator.client("iam")
-    return iam.create_role(RoleName=unique("lambda-runtime-test"), AssumeRolePolicyDocument="{}")["Role"][
-        "Arn"
-    ]
+    """The functions' execution role: the runtime tests' handlers write to S3 and DynamoDB."""
+    return create_role(emulator, unique("lambda-runtime-test"), ["s3:*", "dynamodb:*", "logs:*"])
+
+
+def internal_settings(emulator) -> EmulatorSettings:
+    """The settings the emulator under test hands its workers (the endpoint and CA bundle they reach it by)."""
+    return EmulatorSettings(port=emulator.port, state_dir=emulator.state_dir)
 
 
 @pytest.fixture
@@ -104,7 +129,10 @@ def test_invoke_returns_the_handler_result_with_the_function_environment_and_con
     assert result["event"] == {"order_id": "o-1"}
     environ = result["environ"]
     assert environ["TABLE_NAME"] == "orders"
-    assert environ["AWS_ENDPOINT_URL"] == emulator.endpoint
+    settings = internal_settings(emulator)
+    assert environ["AWS_ENDPOINT_URL"] == settings.internal_endpoint
+    ca_bundle = settings.ca_bundle
+    assert environ.get("AWS_CA_BUNDLE") == (None if ca_bundle is None else str(ca_bundle))
     assert environ["AWS_REGION"] == environ["AWS_DEFAULT_REGION"] == "us-east-1"
     assert environ["AWS_LAMBDA_FUNCTION_NAME"] == name
     assert environ["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
@@ -112,7 +140,9 @@ def test_invoke_returns_the_handler_result_with_the_function_environment_and_con
     assert environ["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
     assert environ["_HANDLER"] == "app.handler"
     assert environ["TZ"] == "UTC"
-    assert environ["AWS_ACCESS_KEY_ID"] and environ["AWS_SECRET_ACCESS_KEY"] and environ["AWS_SESSION_TOKEN"]
+    # Temporary credentials of the execution role, issued by the emulator's STS (ASIA: a session's key).
+    assert environ["AWS_ACCESS_KEY_ID"].startswith("ASIA")
+    assert environ["AWS_SECRET_ACCESS_KEY"] and environ["AWS_SESSION_TOKEN"]
     assert "VIRTUAL_ENV" not in environ and "PYTHONPATH" not in environ
     context = result["context"]
     assert context["function_name"] == name
@@ -154,6 +184,34 @@ def handler(event, context):
     body = emulator.client("s3").get_object(Bucket=bucket, Key="hello.txt")["Body"].read()
     assert body == b"written by the function"
     assert result["from"].startswith(str(emulator.state_dir))
+
+
+IDENTITY_HANDLER = """
+import boto3
+
+
+def handler(event, context):
+    identity = boto3.client("sts").get_caller_identity()
+    return {key: identity[key] for key in ("Account", "Arn", "UserId")}
+"""
+
+
+def test_a_worker_acts_as_the_execution_role_in_a_session_named_after_the_function(
+    emulator, deploy, role_arn
+):
+    name = deploy({"app.py": IDENTITY_HANDLER})
+    other_role = create_role(emulator, unique("lambda-other-role"), ["s3:ListAllMyBuckets"])
+
+    _, identity = invoke(emulator, name)
+    emulator.client("lambda").update_function_configuration(FunctionName=name, Role=other_role)
+    _, after_update = invoke(emulator, name)
+
+    role_name, other_name = role_arn.rsplit("/", 1)[1], other_role.rsplit("/", 1)[1]
+    assert identity["Arn"] == f"arn:aws:sts::123456789012:assumed-role/{role_name}/{name}"
+    assert identity["Account"] == "123456789012"
+    assert identity["UserId"].endswith(f":{name}")
+    # A new role reaches new execution environments, never one holding the old role's credentials.
+    assert after_update["Arn"] == f"arn:aws:sts::123456789012:assumed-role/{other_name}/{name}"
 
 
 def test_module_state_survives_between_invocations_of_a_warm_environment(emulator, deploy):
@@ -636,10 +694,14 @@ class FakeWorker:
 
     def __init__(self, _config: Any) -> None:
         self.stopped = False
+        self.expiring = False
         self.last_used = time.monotonic()
 
     def alive(self) -> bool:
         return not self.stopped
+
+    def needs_new_credentials(self) -> bool:
+        return self.expiring
 
     def stop(self) -> None:
         self.stopped = True
@@ -701,6 +763,35 @@ def test_a_retired_pool_stops_idle_workers_now_and_busy_ones_when_they_finish():
     assert not busy_stopped_while_running
     assert busy.stopped
     assert pool.empty
+
+
+def test_a_worker_whose_role_credentials_are_about_to_expire_is_replaced_by_a_new_one():
+    pool = _pool()
+    worker, _ = pool.acquire(None, FakeWorker)
+    pool.release(worker, reusable=True)
+
+    worker.expiring = True
+    next_worker, cold = pool.acquire(None, FakeWorker)
+
+    assert worker.stopped
+    assert cold and next_worker is not worker
+
+
+def test_credentials_need_renewal_once_less_than_an_hour_of_them_is_left():
+    from emulator.iam.credentials import RoleCredentials
+    from emulator.runtime_identity import needs_renewal
+
+    def expiring_in(delta: timedelta) -> RoleCredentials:
+        expiration = datetime.now(UTC).replace(tzinfo=None) + delta  # moto's naive UTC
+        role = "arn:aws:iam::123456789012:role/r"
+        return RoleCredentials(
+            "ASIA1", "s", "t", expiration, role, "arn:aws:sts::123456789012:assumed-role/r/s"
+        )
+
+    assert not needs_renewal(expiring_in(timedelta(hours=12)))
+    assert not needs_renewal(expiring_in(timedelta(minutes=61)))
+    assert needs_renewal(expiring_in(timedelta(minutes=59)))
+    assert needs_renewal(expiring_in(timedelta(minutes=-1)))
 
 
 def test_a_worker_that_failed_is_not_reused():
