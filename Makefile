@@ -36,10 +36,33 @@ setup: $(STAMP) $(TF_CLI_CONFIG) ## Create .venv, install the project, configure
 
 # --- quality -----------------------------------------------------------------------------------
 .PHONY: lint
-lint: $(STAMP) ## ruff (lint + format check) and terraform fmt -check
+lint: $(STAMP) asl-tools ## ruff (lint + format check), terraform fmt -check, the state machine through asl-validator and statelint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@if [ -d infra ]; then terraform fmt -check -recursive infra; fi
+	$(PY) scripts/validate_asl.py
+
+# The state machine's independent checks: asl-validator and aws-local-stepfunctions (a second ASL interpreter,
+# tests/asl) from npm, statelint from PyPI, each at the exact versions of its manifest in tools/.
+ASL_TOOLS      := .tools/asl
+ASL_MODULES    := $(ASL_TOOLS)/node_modules
+STATELINT_VENV := .tools/statelint
+STATELINT      := $(STATELINT_VENV)/bin/statelint
+
+$(ASL_MODULES): tools/asl/package.json tools/asl/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js 20+ with npm" >&2; exit 2; }
+	@mkdir -p $(ASL_TOOLS)
+	cp tools/asl/package.json tools/asl/package-lock.json $(ASL_TOOLS)/
+	npm ci --prefix $(ASL_TOOLS) --no-audit --no-fund --loglevel=error || { rm -rf $@; exit 1; }
+	@touch $@
+
+$(STATELINT): tools/statelint/requirements.txt
+	$(PYTHON) -m venv $(STATELINT_VENV)
+	$(STATELINT_VENV)/bin/pip install --quiet -r tools/statelint/requirements.txt
+	@touch $@
+
+.PHONY: asl-tools
+asl-tools: $(ASL_MODULES) $(STATELINT) ## Install asl-validator, aws-local-stepfunctions and statelint into .tools/
 
 .PHONY: format
 format: $(STAMP) ## Format Python and Terraform in place
@@ -48,7 +71,7 @@ format: $(STAMP) ## Format Python and Terraform in place
 	terraform fmt -recursive infra
 
 .PHONY: test
-test: setup lint validate scan ## Everything CI runs: lint, terraform validate, checkov, unit, component and end-to-end tests
+test: setup asl-tools lint validate scan ## Everything CI runs: lint, terraform validate, checkov, unit, component and end-to-end tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # --- the emulator ------------------------------------------------------------------------------
