@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import socket
@@ -11,10 +12,18 @@ import time
 import uuid
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from emulator.app import EmulatorApp, control_json
-from emulator.settings import ACCOUNT_ID, EmulatorSettings
+from emulator.request_guard import RequestGuard
+from emulator.settings import ACCOUNT_ID, EmulatorSettings, netloc
+from emulator.tls import (
+    DualProtocolWSGIServer,
+    KeepAliveMixin,
+    TlsSchemeMixin,
+    ensure_certificates,
+    server_context,
+)
 
 log = logging.getLogger("emulator")
 
@@ -32,16 +41,22 @@ def _configure_moto(settings: EmulatorSettings) -> None:
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
     default_user_config["batch"]["use_docker"] = False
+    from moto.moto_server import werkzeug_app
+
+    # moto wraps every service app in flask-cors with "*" origins: any web page could read its answers.
+    werkzeug_app.DISABLE_GLOBAL_CORS = True
 
 
 def _extensions(app: EmulatorApp) -> list[Any]:
     """Every extension, hooked in this one place."""
     from emulator import dynamodb_faults, faults, glue_runtime, outbox, scheduler, speedups, stepfunctions_ext
+    from emulator.iam.enforce import IamExtension
     from emulator.lambda_runtime import LambdaRuntimeExtension
     from emulator.terraform_compat import TerraformCompatExtension
 
     return [
         speedups.SpeedupsExtension(),
+        IamExtension(),
         faults.FaultsExtension(app.faults),
         dynamodb_faults.DynamoDBFaultsExtension(app.faults),
         outbox.OutboxExtension(),
@@ -63,9 +78,15 @@ def build_app(settings: EmulatorSettings) -> EmulatorApp:
     started = time.time()
     instance_id = uuid.uuid4().hex
 
-    def status(_request: Any) -> Any:
+    def status(request: Any) -> Any:
         info: dict[str, Any] = {
             "endpoint": settings.endpoint,
+            "tls": {
+                "endpoint": settings.internal_endpoint,
+                "ca_bundle": str(settings.ca_bundle),
+                # What the server made of this very request: "https" over TLS (aws:SecureTransport).
+                "request_scheme": request.scheme,
+            },
             "pid": os.getpid(),
             # Changes with every start: moto's state lives in memory, so local Terraform state that
             # belongs to another instance is stale.
@@ -99,6 +120,17 @@ def check_port_free(host: str, port: int) -> None:
             raise
 
 
+@functools.cache
+def _request_handler() -> type[WSGIRequestHandler]:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class EmulatorRequestHandler(TlsSchemeMixin, KeepAliveMixin, MotoRequestHandler):
+        """moto's handler (S3 metadata headers with underscores), with the scheme of each connection and
+        keep-alive."""
+
+    return EmulatorRequestHandler
+
+
 class EmulatorServer:
     """The emulator in this process: ``start()`` serves in a thread, ``serve_forever()`` in the foreground."""
 
@@ -109,18 +141,20 @@ class EmulatorServer:
         self.app: EmulatorApp | None = None
 
     def _bind(self) -> BaseWSGIServer:
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-        check_port_free(self.settings.host, self.settings.port)
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        self.app = build_app(self.settings)
-        server = make_server(
-            self.settings.host,
-            self.settings.port,
-            self.app,
-            threaded=True,
-            request_handler=MotoRequestHandler,
+        settings = self.settings
+        check_port_free(settings.host, settings.port)
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        ensure_certificates(settings.tls_files, settings.server_names)
+        self.app = build_app(settings)
+        server = DualProtocolWSGIServer(
+            settings.host,
+            settings.port,
+            RequestGuard(self.app, settings.allowed_hosts),
+            _request_handler(),
+            tls_context=server_context(settings.tls_files),
         )
+        listening = netloc(*server.socket.getsockname()[:2])
+        self.app.status_providers.append(lambda: {"listening": listening})
         self._server = server
         return server
 

@@ -5,14 +5,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emulator.tls import TlsFiles
 
 DEFAULT_PORT = 4590
 ACCOUNT_ID = "123456789012"
+LOOPBACK_V4 = "127.0.0.1"
+LOOPBACK_NAMES = ("localhost", LOOPBACK_V4, "::1")
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
 @dataclass(frozen=True)
 class EmulatorSettings:
-    host: str = "127.0.0.1"
+    # Loopback only: whoever reaches the port can create and invoke Lambdas, i.e. run code as this user.
+    host: str = LOOPBACK_V4
     port: int = DEFAULT_PORT
     region: str = "us-east-1"
     state_dir: Path = field(default_factory=lambda: Path(".emulator").resolve())
@@ -25,18 +33,45 @@ class EmulatorSettings:
     iam_enforcement: bool = True
 
     @property
-    def internal_endpoint(self) -> str:
-        """The endpoint handed to the code the emulator runs (Lambda workers, Glue job runs)."""
-        return self.endpoint
-
-    @property
-    def ca_bundle(self) -> Path | None:
-        """The CA certificate that code the emulator runs trusts for ``internal_endpoint`` (None: plain HTTP)."""
-        return None
+    def connect_host(self) -> str:
+        """The address clients connect to: the bind address, or 127.0.0.1 when it binds every interface."""
+        return LOOPBACK_V4 if self.host in WILDCARD_HOSTS else self.host
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """Plain HTTP, for the operator's tools: Terraform, the CLI, the tests."""
+        return f"http://{netloc(self.connect_host, self.port)}"
+
+    @property
+    def internal_endpoint(self) -> str:
+        """The endpoint handed to the code the emulator runs (Lambda workers, Glue job runs): HTTPS on the
+        same port, so that the buckets' TLS-only policies (aws:SecureTransport) let it in, as on AWS."""
+        return f"https://{netloc(self.connect_host, self.port)}"
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The CA certificate that code the emulator runs trusts for ``internal_endpoint`` (AWS_CA_BUNDLE).
+
+        The server writes it at start (emulator.tls), and reuses it across restarts while it is valid."""
+        return self.tls_files.ca_cert
+
+    @property
+    def tls_files(self) -> TlsFiles:
+        """The CA certificate, the server's certificate and its key (mode 0600), under ``<state dir>/tls``."""
+        from emulator.tls import TlsFiles
+
+        return TlsFiles(self.state_dir / "tls")
+
+    @property
+    def server_names(self) -> tuple[str, ...]:
+        """The names the server certificate covers: the loopback names, and the bind address if another."""
+        extra = () if self.connect_host in LOOPBACK_NAMES else (self.connect_host,)
+        return LOOPBACK_NAMES + extra
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        """The Host headers the emulator answers: its own names with its port (see emulator.request_guard)."""
+        return frozenset(netloc(name, self.port) for name in self.server_names)
 
     @property
     def outbox_dir(self) -> Path:
@@ -84,3 +119,8 @@ def _port(text: str) -> int:
     if not 0 <= port < 65536:
         raise ValueError(f"EMULATOR_PORT must be between 0 and 65535, got {port}")
     return port
+
+
+def netloc(host: str, port: int) -> str:
+    """``host:port`` as in a URL or a Host header (IPv6 addresses in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
