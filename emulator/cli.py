@@ -51,7 +51,8 @@ def start(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(
-        f"emulator listening on {settings.endpoint} (ready in {time.perf_counter() - started:.2f}s)"
+        f"emulator listening on {settings.endpoint} (ready in {time.perf_counter() - started:.2f}s); "
+        + _tls_line(settings)
     )
     try:
         assert server._server is not None
@@ -99,12 +100,20 @@ def up(
                 f"emulator up at {settings.endpoint} (pid {process.pid}, "
                 f"ready in {time.perf_counter() - started:.2f}s, log {settings.log_file})"
             )
+            console.print(_tls_line(settings))
             return
         time.sleep(0.1)
     console.print(
         f"[red]error:[/red] no answer from {settings.endpoint} after {wait:.0f}s; see {settings.log_file}"
     )
     raise typer.Exit(2)
+
+
+def _tls_line(settings: EmulatorSettings) -> str:
+    return (
+        f"the code it runs reaches it over TLS at {settings.internal_endpoint}, "
+        f"trusting the CA {settings.ca_bundle}"
+    )
 
 
 @app.command()
