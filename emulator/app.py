@@ -26,6 +26,8 @@ CONTROL_PREFIX = "/_emulator/"
 
 Handler = Callable[[Request], Response]
 Matcher = Callable[[Request], bool]
+# Runs before any interceptor or moto: an answer (e.g. AccessDenied) ends the request, None lets it go on.
+Guard = Callable[[Request], Response | None]
 
 
 class Extension(Protocol):
@@ -84,6 +86,7 @@ class EmulatorApp:
         self.inner = inner
         self._interceptors: list[tuple[str, Matcher, Handler]] = []
         self._routes: dict[tuple[str, str], Handler] = {}
+        self.guards: list[Guard] = []
         self.extensions: list[Extension] = []
         self.status_providers: list[Callable[[], dict[str, Any]]] = []
         from emulator.faults import FaultRegistry
@@ -131,6 +134,14 @@ class EmulatorApp:
         if request.path.startswith(CONTROL_PREFIX):
             return self._control(request)(environ, start_response)
         body = request.get_data(cache=True)
+        for guard in self.guards:
+            try:
+                refused = guard(request)
+            except Exception as exc:  # a guard that fails must not let the request through unchecked
+                log.exception("guard %s failed on %s", getattr(guard, "__qualname__", guard), request.path)
+                refused = aws_error("InternalFailure", f"emulator guard: {exc}", 500)
+            if refused is not None:
+                return refused(environ, start_response)
         for name, matcher, handler in self._interceptors:
             if matcher(request):
                 try:

@@ -39,12 +39,36 @@ class RoleCredentials:
 
 
 _identities: dict[str, RoleCredentials] = {}
+# Keys looked up and found to be no role session's: the operator's. Every request of the operator asks
+# ``identity_of``, so the answer must be a dict lookup, not a walk through STS's sessions. A key STS issues
+# later is a new random one (and lands in ``_identities`` first), so an entry here never goes stale.
+_operator_keys: set[str] = set()
+_OPERATOR_KEYS_MAX = 10_000
 _lock = threading.Lock()
 
 
-def issue_role_credentials(role_arn: str, session_name: str, region: str = "us-east-1") -> RoleCredentials:
-    """Assume ``role_arn`` through the emulator's STS and remember the session for ``identity_of``."""
+class RoleNotAssumable(Exception):
+    """The role's trust policy does not let the service assume it (or there is no such role)."""
+
+
+def issue_role_credentials(
+    role_arn: str,
+    session_name: str,
+    region: str = "us-east-1",
+    *,
+    service: str | None = None,
+    source_arn: str | None = None,
+    source_account: str | None = None,
+) -> RoleCredentials:
+    """Assume ``role_arn`` through the emulator's STS and remember the session for ``identity_of``.
+
+    With ``service`` (``lambda.amazonaws.com``), the role's trust policy must let that service principal
+    assume it, with ``aws:SourceArn``/``aws:SourceAccount`` set from ``source_arn``/``source_account`` as the
+    service sets them; otherwise ``RoleNotAssumable``, as AWS refuses the service."""
     from moto.sts.models import sts_backends
+
+    if service is not None:
+        check_trust(role_arn, service, source_arn=source_arn, source_account=source_account)
 
     backend = sts_backends[ACCOUNT_ID]["aws"]
     assumed = backend.assume_role(
@@ -71,12 +95,16 @@ def issue_role_credentials(role_arn: str, session_name: str, region: str = "us-e
 def identity_of(access_key_id: str) -> RoleCredentials | None:
     """The role session whose key this is: issued here, or by an ``sts:AssumeRole`` call to the emulator."""
     known = _identities.get(access_key_id)
-    if known is not None:
+    if known is not None or access_key_id in _operator_keys:
         return known
     from moto.sts.models import sts_backends
 
     assumed = sts_backends[ACCOUNT_ID]["aws"].get_assumed_role_from_access_key(access_key_id)
     if assumed is None:
+        with _lock:
+            if len(_operator_keys) >= _OPERATOR_KEYS_MAX:
+                _operator_keys.clear()
+            _operator_keys.add(access_key_id)
         return None
     credentials = RoleCredentials(
         access_key_id=assumed.access_key_id,
@@ -89,3 +117,31 @@ def identity_of(access_key_id: str) -> RoleCredentials | None:
     with _lock:
         _identities[access_key_id] = credentials
     return credentials
+
+
+def check_trust(
+    role_arn: str, service: str, *, source_arn: str | None = None, source_account: str | None = None
+) -> None:
+    """Raise ``RoleNotAssumable`` unless ``role_arn``'s trust policy allows ``service`` sts:AssumeRole."""
+    from moto.iam.models import iam_backends
+
+    from emulator.iam.policy import Caller, Policy, PolicyError, context_of, trust_allows
+
+    refused = f"{service} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+    try:
+        role = iam_backends[ACCOUNT_ID]["aws"].get_role_by_arn(role_arn)
+    except Exception:
+        raise RoleNotAssumable(f"{refused}: the role does not exist") from None
+    try:
+        trust = Policy.parse(role.assume_role_policy_document, name=f"{role.name} trust policy")
+    except PolicyError as exc:
+        raise RoleNotAssumable(f"{refused}: {exc}") from None
+    context = context_of(
+        {
+            "aws:SourceArn": source_arn,
+            "aws:SourceAccount": source_account,
+            "aws:PrincipalServiceName": service,
+        }
+    )
+    if not trust_allows(trust, Caller(frozenset({("Service", service)})), context):
+        raise RoleNotAssumable(f"{refused}: the role's trust policy does not allow it")
