@@ -5,11 +5,18 @@ States.TaskFailed on FAILED, TIMEOUT or ERROR. But its shared callback base clas
 integration pattern with ``callback_endpoint.interrupt_all()``, and a service without waitForTaskToken, as
 Glue is, has no endpoint: every Glue .sync task then fails with "'NoneType' object has no attribute
 'interrupt_all'". The Glue task gets the sync-only path here, the base class's steps minus the callback.
+
+When the execution is stopped (StopExecution) or times out while the run is going, the run is stopped with
+BatchStopJobRun, as Step Functions stops the job of a ``.sync`` task it no longer waits for; moto's loop only
+stopped polling and left the run going.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger("emulator.glue")
 
 
 def install() -> None:
@@ -28,6 +35,7 @@ def _eval_sync_only(
     state_credentials: Any,
 ) -> None:
     # The StartJobRun output stays on the stack under the timeout: the sync resolver pops it.
+    started = dict(env.stack[-1]) if env.stack and isinstance(env.stack[-1], dict) else {}
     self.timeout.eval(env=env)
     timeout_seconds = env.stack.pop()
     sync_resolver = self._build_sync_resolver(
@@ -43,4 +51,22 @@ def _eval_sync_only(
         callback_endpoint=None,
         heartbeat_endpoint=None,
     )
+    if _execution_ended_early(env) and started.get("JobRunId"):
+        _stop_run(self, resource_runtime_part, state_credentials, started)
     env.stack.append(outcome)
+
+
+def _execution_ended_early(env: Any) -> bool:
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+
+    return isinstance(env.program_state(), ProgramStopped | ProgramTimedOut)
+
+
+def _stop_run(task: Any, resource_runtime_part: Any, state_credentials: Any, started: dict) -> None:
+    glue = task._get_glue_client(
+        resource_runtime_part=resource_runtime_part, state_credentials=state_credentials
+    )
+    try:
+        glue.batch_stop_job_run(JobName=started["JobName"], JobRunIds=[started["JobRunId"]])
+    except Exception:  # the execution has ended either way; the run's own state says what happened
+        log.exception("stopping Glue job run %s of %s", started["JobRunId"], started["JobName"])

@@ -1,25 +1,21 @@
 """Firing EventBridge scheduled rules: read the rule from moto's events backend, build the Scheduled Event,
 shape each target's input and deliver it; and a runner that fires rules on their own schedule.
 
-Delivery goes through boto3 to the emulator's own endpoint, so a target is invoked exactly as any other
-caller would invoke it (and through whatever runtime the emulator puts behind Lambda or Step Functions).
+Delivery (emulator.scheduler.targets) starts a Step Functions execution with the target role's credentials
+and invokes a Lambda function only when its resource-based policy allows the rule, as EventBridge does.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from emulator.scheduler.schedule import Schedule, ScheduleExpressionError, parse_schedule
+from emulator.scheduler.targets import DeliveryError, TargetDelivery
 from emulator.scheduler.transform import TransformError, event_time, scheduled_event, target_input
 
 log = logging.getLogger("emulator.scheduler")
@@ -35,10 +31,6 @@ class RuleNotFound(SchedulerError):
 
 class RuleNotFireable(SchedulerError):
     status = 409
-
-
-class UnsupportedTarget(SchedulerError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -100,10 +92,8 @@ def scheduled_rules() -> list[ScheduledRule]:
 class RuleFirer:
     """Fires one rule as EventBridge would when its schedule comes due."""
 
-    def __init__(self, endpoint: str):
-        self.endpoint = endpoint
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+    def __init__(self, delivery: TargetDelivery):
+        self.delivery = delivery
 
     def fire(
         self,
@@ -150,60 +140,11 @@ class RuleFirer:
         try:
             text = target_input(target, event, rule.name, rule.arn)
             result["input"] = text
-            result.update(self._send(target, text))
-        except (TransformError, UnsupportedTarget, ClientError, BotoCoreError) as exc:
+            result.update(self.delivery.deliver(rule, target, text))
+        except (TransformError, DeliveryError) as exc:
             log.warning("rule %s: target %s failed: %s", rule.name, target.get("Id"), exc)
             result["error"] = str(exc)
         return result
-
-    def _send(self, target: dict[str, Any], text: str) -> dict[str, Any]:
-        arn = target["Arn"]
-        parts = arn.split(":")
-        if len(parts) < 6:
-            raise UnsupportedTarget(f"target {target.get('Id')}: {arn} is not an ARN")
-        service, region, account, resource = parts[2], parts[3], parts[4], ":".join(parts[5:])
-        if service == "states":
-            # EventBridge names each execution it starts with a fresh UUID.
-            answer = self._client("stepfunctions", region).start_execution(
-                stateMachineArn=arn, name=str(uuid.uuid4()), input=text
-            )
-            return {"execution_arn": answer["executionArn"]}
-        if service == "lambda":
-            # EventBridge invokes Lambda asynchronously.
-            answer = self._client("lambda", region).invoke(
-                FunctionName=arn, InvocationType="Event", Payload=text.encode()
-            )
-            return {"status_code": answer["StatusCode"]}
-        if service == "sqs":
-            sqs = self._client("sqs", region)
-            url = sqs.get_queue_url(QueueName=resource, QueueOwnerAWSAccountId=account)["QueueUrl"]
-            message: dict[str, Any] = {"QueueUrl": url, "MessageBody": text}
-            group = (target.get("SqsParameters") or {}).get("MessageGroupId")
-            if group:
-                message["MessageGroupId"] = group
-            return {"message_id": sqs.send_message(**message)["MessageId"]}
-        if service == "sns":
-            answer = self._client("sns", region).publish(TopicArn=arn, Message=text)
-            return {"message_id": answer["MessageId"]}
-        raise UnsupportedTarget(
-            f"target {target.get('Id')}: {service} targets are not delivered by the emulator "
-            "(Step Functions, Lambda, SQS and SNS are)"
-        )
-
-    def _client(self, service: str, region: str) -> Any:
-        with self._lock:
-            key = (service, region)
-            if key not in self._clients:
-                self._clients[key] = boto3.session.Session().client(
-                    service,
-                    endpoint_url=self.endpoint,
-                    region_name=region,
-                    aws_access_key_id="emulator",
-                    aws_secret_access_key="emulator",
-                    # One attempt: a retried delivery would start a second execution or invocation.
-                    config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
-                )
-            return self._clients[key]
 
 
 @dataclass

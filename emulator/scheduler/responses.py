@@ -6,6 +6,10 @@
 ``{"rule", "rule_arn", "schedule", "time", "event", "targets": [{"id", "arn", "input",
 "execution_arn" | "status_code" | "message_id" | "error"}], "failed"}``.
 ``GET /_emulator/scheduler`` answers whether schedules run and each scheduled rule's next fire time.
+``GET /_emulator/events?wait=10`` waits until the service events put so far (Step Functions execution status
+changes) were delivered, then answers ``{"idle", "events", "delivered", "failed", "deliveries": [{"time",
+"event_id", "source", "detail_type", "resources", "rule", "rule_arn", "target_id", "target_arn", "input",
+"status": "delivered" | "failed", "result" | "error"}]}``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from emulator.app import ControlError, EmulatorApp, control_json
+from emulator.scheduler import events
+from emulator.scheduler.events import EventRouter
 from emulator.scheduler.models import (
     RuleFirer,
     ScheduledRule,
@@ -24,6 +30,7 @@ from emulator.scheduler.models import (
     ScheduleRunner,
     scheduled_rules,
 )
+from emulator.scheduler.targets import TargetDelivery
 from emulator.settings import ACCOUNT_ID
 
 
@@ -33,21 +40,41 @@ class SchedulerExtension:
     def __init__(self) -> None:
         self.firer: RuleFirer | None = None
         self.runner: ScheduleRunner | None = None
+        self.router: EventRouter | None = None
         self.region = ""
 
     def install(self, app: EmulatorApp) -> None:
         self.region = app.settings.region
-        self.firer = RuleFirer(app.settings.endpoint)
+        delivery = TargetDelivery(app.settings)
+        self.firer = RuleFirer(delivery)
+        self.router = events.install_router(EventRouter(delivery))
         self.runner = ScheduleRunner(rules=scheduled_rules, fire=self._fire_on_schedule)
         app.route("POST", "scheduler/fire", self._fire)
         app.route("GET", "scheduler", lambda _request: control_json(self.status()["scheduler"]))
+        app.route("GET", "events", self._events)
         app.status_providers.append(self.status)
+        app.status_providers.append(lambda: {"events": self.router.counts() if self.router else {}})
         if app.settings.run_schedules:
             self.runner.start()
 
     def shutdown(self) -> None:
         if self.runner is not None:
             self.runner.stop()
+        if self.router is not None:
+            self.router.stop()
+
+    def _events(self, request: Request) -> Response:
+        """Every recorded delivery of a service event to a rule's target, after the ones already put were
+        delivered (``?wait=SECONDS``, default 10)."""
+        assert self.router is not None
+        try:
+            wait = float(request.args.get("wait", "10"))
+        except ValueError:
+            raise ControlError(
+                f"wait must be a number of seconds, got {request.args.get('wait')!r}"
+            ) from None
+        idle = self.router.wait_idle(wait)
+        return control_json({"idle": idle, **self.router.counts(), "deliveries": self.router.deliveries()})
 
     def status(self) -> dict[str, Any]:
         assert self.runner is not None

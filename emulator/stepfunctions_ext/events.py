@@ -1,0 +1,100 @@
+"""Execution status changes of Standard workflows, put on the default EventBridge bus as AWS puts them:
+``source: aws.states``, ``detail-type: Step Functions Execution Status Change``, ``resources: [executionArn]``,
+and the execution as the detail (dates in epoch milliseconds, input/output as JSON text, redrive fields).
+Express workflows send no such events, on AWS as here.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from emulator.scheduler.events import put_service_event, service_event
+
+SOURCE = "aws.states"
+DETAIL_TYPE = "Step Functions Execution Status Change"
+_NOT_REDRIVABLE = {"RUNNING", "SUCCEEDED"}
+_lock = threading.Lock()
+
+
+def install() -> None:
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    def start(self: Any) -> None:
+        # moto's Execution.start, with RUNNING put on the bus before the interpreter starts, so that it
+        # precedes the execution's end there.
+        from moto.stepfunctions.parser.api import ExecutionStatus, InvalidName
+
+        if self.exec_worker:
+            raise InvalidName()
+        self.exec_worker = self._get_start_execution_worker()
+        self.exec_status = ExecutionStatus.RUNNING
+        announce(self)
+        self.exec_worker.start()
+
+    Execution.start = start  # type: ignore[method-assign]
+
+    terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated_and_announce(self: Any) -> None:
+        terminated(self)
+        announce(self.execution)
+
+    BaseExecutionWorkerCommunication.terminated = terminated_and_announce  # type: ignore[method-assign]
+
+
+def announce(execution: Any) -> None:
+    """Put the execution's current status on the bus, once per status."""
+    if str(getattr(execution, "sm_type", "STANDARD")) == "EXPRESS" or execution.exec_status is None:
+        return
+    status = execution.exec_status.value
+    with _lock:
+        announced = execution.__dict__.setdefault("announced_statuses", set())
+        if status in announced:
+            return
+        announced.add(status)
+    detail = status_detail(execution)
+    moment = execution.stop_date if execution.stop_date is not None else execution.start_date
+    put_service_event(
+        service_event(
+            SOURCE,
+            DETAIL_TYPE,
+            detail,
+            [execution.exec_arn],
+            execution.account_id,
+            execution.region_name,
+            moment,
+        )
+    )
+
+
+def status_detail(execution: Any) -> dict[str, Any]:
+    """The event's detail for the execution as it is now."""
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    status = execution.exec_status.value
+    succeeded = status == "SUCCEEDED"
+    redrivable = status not in _NOT_REDRIVABLE
+    return {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": status,
+        "startDate": epoch_ms(execution.start_date),
+        "stopDate": epoch_ms(execution.stop_date) if status != "RUNNING" else None,
+        "input": execution.execution_input,
+        "output": to_json_str(execution.output, separators=(",", ":")) if succeeded else None,
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if succeeded else None,
+        "error": execution.error,
+        "cause": execution.cause,
+        "redriveCount": 0,
+        "redriveDate": None,
+        "redriveStatus": "REDRIVABLE" if redrivable else "NOT_REDRIVABLE",
+        "redriveStatusReason": None if redrivable else f"Execution is {status} and cannot be redriven",
+    }
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
