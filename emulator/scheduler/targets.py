@@ -154,11 +154,11 @@ def lambda_permission_denial(
     function_arn: str, region: str, account: str, rule_arn: str, rule_account: str
 ) -> str | None:
     """Why the function's resource-based policy does not let this rule invoke it, or None when it does."""
-    from moto.awslambda.models import lambda_backends
+    from moto.awslambda.utils import get_backend
 
     from emulator.iam.policy import Caller, Policy, context_of, evaluate
 
-    backend = lambda_backends[account][region]
+    backend = get_backend(account, region)
     try:
         function = backend.get_function(function_arn)
     except Exception:

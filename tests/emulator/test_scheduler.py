@@ -16,12 +16,43 @@ import pytest
 from tests.conftest import start_emulator
 
 ROLE = "arn:aws:iam::123456789012:role/events"
+EVENTS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 FIRED_AT = "2026-11-22T06:00:00Z"
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_role(emulator, name: str, trust: dict, actions: list[str]) -> str:
+    iam = emulator.client("iam")
+    try:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    if actions:
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        }
+        iam.put_role_policy(RoleName=name, PolicyName="access", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+@pytest.fixture(scope="module", autouse=True)
+def events_role(emulator) -> str:
+    """ROLE: the role EventBridge assumes to start executions, as the schedule module's target role."""
+    return create_role(emulator, "events", EVENTS_TRUST, ["states:StartExecution"])
+
+
+def rule_arn(name: str) -> str:
+    return f"arn:aws:events:us-east-1:123456789012:rule/{name}"
 
 
 def state_machine(emulator) -> str:
@@ -148,11 +179,12 @@ def lambda_function(emulator, source: str) -> str:
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("app.py", source)
     name = unique("fn")
-    role = emulator.client("iam").create_role(RoleName=unique("fn-role"), AssumeRolePolicyDocument="{}")
+    trust = json.loads(json.dumps(EVENTS_TRUST).replace("events.amazonaws.com", "lambda.amazonaws.com"))
+    role = create_role(emulator, unique("fn-role"), trust, ["s3:PutObject", "logs:*"])
     emulator.client("lambda").create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role=role["Role"]["Arn"],
+        Role=role,
         Handler="app.handler",
         Code={"ZipFile": archive.getvalue()},
     )
@@ -169,15 +201,79 @@ def test_a_lambda_target_is_invoked_asynchronously_with_the_transformed_input(em
         "InputTemplate": f'{{"bucket": "{bucket}", "rule": <aws.events.rule-name>, "time": <time>}}',
     }
     rule = scheduled_rule(emulator, [{"Id": "fn", "Arn": function, "InputTransformer": transformer}])
+    emulator.client("lambda").add_permission(
+        FunctionName=function,
+        StatementId="daily",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn(rule),
+    )
 
     result = emulator.control.fire(rule, at=FIRED_AT)
 
-    assert result["targets"][0]["status_code"] == 202
+    assert result["targets"][0].get("status_code") == 202, result["targets"][0].get("error")
     deadline = time.monotonic() + 30
     while not s3.list_objects_v2(Bucket=bucket).get("Contents") and time.monotonic() < deadline:
         time.sleep(0.2)
     written = json.loads(s3.get_object(Bucket=bucket, Key="event.json")["Body"].read())
     assert written == {"bucket": bucket, "rule": rule, "time": FIRED_AT}
+
+
+def test_a_lambda_target_whose_policy_does_not_name_the_rule_is_not_invoked(emulator):
+    function = lambda_function(emulator, LAMBDA_WRITES_ITS_EVENT)
+    rule = scheduled_rule(emulator, [{"Id": "fn", "Arn": function, "Input": "{}"}])
+    other = rule_arn(unique("other"))
+    emulator.client("lambda").add_permission(
+        FunctionName=function,
+        StatementId="other-rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=other,
+    )
+
+    result = emulator.control.fire(rule, at=FIRED_AT)
+
+    assert result["failed"] == 1
+    error = result["targets"][0]["error"]
+    assert error.startswith(f"the resource-based policy of {function} does not allow events.amazonaws.com")
+    assert rule_arn(rule) in error
+    assert "status_code" not in result["targets"][0]
+
+
+def test_a_state_machine_target_starts_the_execution_as_the_targets_role(emulator):
+    machine = state_machine(emulator)
+    rule = scheduled_rule(emulator, [{"Id": "etl", "Arn": machine, "RoleArn": ROLE, "Input": "{}"}])
+
+    target = emulator.control.fire(rule, at=FIRED_AT)["targets"][0]
+
+    assert target["role"].startswith("arn:aws:sts::123456789012:assumed-role/events/events-")
+    assert target["execution_arn"].startswith(machine.replace(":stateMachine:", ":execution:"))
+
+
+def test_a_state_machine_target_whose_role_may_not_start_it_fails(emulator):
+    if not emulator.control.status().get("iam", {}).get("enforcement"):
+        pytest.skip("the emulator under test enforces no IAM policies")
+    machine = state_machine(emulator)
+    weak = create_role(emulator, unique("weak"), EVENTS_TRUST, ["sqs:SendMessage"])
+    rule = scheduled_rule(emulator, [{"Id": "etl", "Arn": machine, "RoleArn": weak, "Input": "{}"}])
+
+    target = emulator.control.fire(rule, at=FIRED_AT)["targets"][0]
+
+    assert "AccessDenied" in target["error"]
+    assert "states:StartExecution" in target["error"]
+    assert emulator.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+
+
+def test_a_state_machine_target_whose_role_does_not_trust_eventbridge_fails(emulator):
+    machine = state_machine(emulator)
+    trust = json.loads(json.dumps(EVENTS_TRUST).replace("events.amazonaws.com", "lambda.amazonaws.com"))
+    untrusting = create_role(emulator, unique("untrusting"), trust, ["states:StartExecution"])
+    rule = scheduled_rule(emulator, [{"Id": "etl", "Arn": machine, "RoleArn": untrusting, "Input": "{}"}])
+
+    target = emulator.control.fire(rule, at=FIRED_AT)["targets"][0]
+
+    assert "events.amazonaws.com" in target["error"]
+    assert emulator.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
 
 
 def test_a_target_whose_input_cannot_be_built_fails_alone(emulator):
