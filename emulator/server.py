@@ -49,7 +49,16 @@ def _configure_moto(settings: EmulatorSettings) -> None:
 
 def _extensions(app: EmulatorApp) -> list[Any]:
     """Every extension, hooked in this one place."""
-    from emulator import dynamodb_faults, faults, glue_runtime, outbox, scheduler, speedups, stepfunctions_ext
+    from emulator import (
+        dynamodb_capacity,
+        dynamodb_faults,
+        faults,
+        glue_runtime,
+        outbox,
+        scheduler,
+        speedups,
+        stepfunctions_ext,
+    )
     from emulator.iam.enforce import IamExtension
     from emulator.lambda_runtime import LambdaRuntimeExtension
     from emulator.terraform_compat import TerraformCompatExtension
@@ -59,6 +68,7 @@ def _extensions(app: EmulatorApp) -> list[Any]:
         IamExtension(),
         faults.FaultsExtension(app.faults),
         dynamodb_faults.DynamoDBFaultsExtension(app.faults),
+        dynamodb_capacity.CapacityExtension(),
         outbox.OutboxExtension(),
         scheduler.SchedulerExtension(),
         stepfunctions_ext.StepFunctionsExtension(),

@@ -14,7 +14,9 @@ every attribute, none of which this patch changes in outcome:
   directly, with the members and their kinds read from the shape itself.
 - moto's ``LimitedSizeDict`` (an item's attributes, capped at 400 KB) sums the size of every attribute so
   far each time one is set, which is quadratic in the attributes of an item. It keeps a running total instead;
-  the limit and the error are moto's own.
+  the limit and the error are moto's own. Beside it, the item's size by AWS's rules (numbers by their
+  significant digits, lists and maps with their overhead) is kept too: what ``emulator.dynamodb_capacity``
+  charges for an item it has just written, without sizing it again (``aws_item_size``).
 
 And one setting of the process: moto keeps every stored item as Python objects, so a loaded emulator holds
 millions of long-lived objects, while each request allocates thousands of short-lived ones. With CPython's
@@ -257,25 +259,49 @@ def _running_item_size() -> None:
     from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
 
-    def size_of(entry: Any) -> int:
-        return entry.size() if type(entry) is DynamoType else bytesize(str(entry))
+    from emulator.dynamodb_capacity import number_size, value_size
+
+    def sizes_of(entry: Any) -> tuple[int, int]:
+        """(moto's size, AWS's size) of a value. Strings, what items are mostly made of, are sized
+        directly; moto's own ``size()`` otherwise."""
+        if type(entry) is not DynamoType:
+            size = bytesize(str(entry))
+            return size, size
+        kind, raw = entry.type, entry.value
+        if kind == "S" and type(raw) is str:  # moto: bytesize(value)
+            size = len(raw) if raw.isascii() else len(raw.encode("utf-8"))
+            return size, size
+        if kind == "N" and type(raw) is str:  # moto: the digits as text
+            return len(raw), number_size(raw)
+        size = entry.size()
+        return size, (size if kind in _AWS_SIZED_AS_MOTO else value_size(kind, raw))
 
     @functools.wraps(LimitedSizeDict.__setitem__)
     def __setitem__(self: Any, key: str, value: Any) -> None:
         known = self.__dict__.get(_SIZE)
-        # (length, total) as of the last set; a copy or a change made some other way is summed again.
+        # (length, moto's total, AWS's total) as of the last set; a copy or a change made some other way is
+        # summed again.
         if known is not None and known[0] == len(self):
-            total = known[1]
+            _, total, aws_total = known
         else:
-            total = sum(size_of(k) + size_of(v) for k, v in self.items())
-        new_size = bytesize(key) + size_of(value)
+            total = aws_total = 0
+            for k, v in self.items():
+                moto_size, aws_size = sizes_of(v)
+                key_size = bytesize(k)
+                total += key_size + moto_size
+                aws_total += key_size + aws_size
+        key_size = bytesize(key)
+        moto_size, aws_size = sizes_of(value)
+        new_size = key_size + moto_size
         # As moto: a replaced value still counts in the total the new one is checked against.
         if total + new_size > LIMIT:
             raise ItemSizeTooLarge
         if key in self:
-            total -= size_of(key) + size_of(dict.__getitem__(self, key))
+            old_moto, old_aws = sizes_of(dict.__getitem__(self, key))
+            total -= key_size + old_moto
+            aws_total -= key_size + old_aws
         dict.__setitem__(self, key, value)
-        self.__dict__[_SIZE] = (len(self), total + new_size)
+        self.__dict__[_SIZE] = (len(self), total + new_size, aws_total + key_size + aws_size)
 
     LimitedSizeDict.__setitem__ = __setitem__  # type: ignore[method-assign]
     # Any other way of changing the dict makes the running total unknown; it is summed again on the next set.
@@ -284,6 +310,17 @@ def _running_item_size() -> None:
     assert dynamo_type.LimitedSizeDict is LimitedSizeDict
 
 
+def aws_item_size(attrs: Any) -> int | None:
+    """The size of an item's attributes (moto's ``Item.attrs``) by AWS's rules, from the running total;
+    None when it is not known (the attributes changed some other way since the last set)."""
+    known = attrs.__dict__.get(_SIZE)
+    if known is not None and known[0] == len(attrs):
+        return known[2]
+    return None
+
+
+# Types whose size moto counts as AWS does: strings, binaries and their sets, booleans and nulls.
+_AWS_SIZED_AS_MOTO = frozenset({"S", "B", "SS", "BS", "BOOL", "NULL"})
 _SIZE = "_emulator_size"
 LIMIT = 405_000  # moto's own cap (see moto.dynamodb.models.dynamo_type.LimitedSizeDict)
 
