@@ -20,6 +20,10 @@ from moto's backend.
 When every item of a request is left out, real DynamoDB answers ProvisionedThroughputExceededException
 instead, which the SDK retries with backoff for many seconds. We answer with all of them as
 ``UnprocessedItems``, so that a knob of 1 means "no write succeeds" without slowing tests down.
+
+The items left out here consume no capacity: only the others reach moto, where ``emulator.dynamodb_capacity``
+counts them and may throttle some of them in turn; its throttled items join these in ``UnprocessedItems``
+(and if it throttles all of them, nothing was written and its throttling error is the answer, as on AWS).
 """
 
 from __future__ import annotations
@@ -111,6 +115,13 @@ class DynamoDBFaultsExtension:
         if not unprocessed:
             return self.app.forward(request)
         answer: dict[str, Any] = {"UnprocessedItems": {}}
+        mode = body.get("ReturnConsumedCapacity")
+        if mode in ("TOTAL", "INDEXES"):
+            # Nothing written, nothing consumed (moto's answer replaces this when some items are written).
+            nothing: dict[str, Any] = {"CapacityUnits": 0.0} | (
+                {"Table": {"CapacityUnits": 0.0}} if mode == "INDEXES" else {}
+            )
+            answer["ConsumedCapacity"] = [{"TableName": table} | nothing for table in request_items]
         response = None
         if kept:
             response = self.app.forward(request, json.dumps({**body, "RequestItems": kept}).encode())

@@ -6,7 +6,9 @@ from freshly built artifacts (as the deployed_stack test fixture does), then mea
 - start:     the sample file run right after the deploy (the Glue job's driver starts: JVM, SparkContext,
              Python workers) and once more on the warm stack; every later run is on the warm stack
 - loader:    the raw BatchWriteItem ceiling of the emulator (N threads, 25-item batches of order-shaped
-             items) against the Glue load stage's rows/s (report.json: loaded / duration_s) at --loader-rows
+             items) against the Glue load stage's rows/s (report.json: loaded / duration_s) at --loader-rows;
+             the ceiling also with the emulator's IAM enforcement and DynamoDB capacity model switched off,
+             alternating with the one as configured, and the ratio of the two
 - e2e:       generated files (1 % bad rows) of each --sizes through a full run: wall time per state (from
              the execution history) and in total
 - memory:    peak RSS of the extract Lambda's worker at each size ("Max Memory Used" of its REPORT lines
@@ -29,6 +31,7 @@ Usage: bench.py [--sizes 10000,100000,1000000] [--repeat 3]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -42,7 +45,7 @@ import threading
 import time
 import traceback
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -171,6 +174,29 @@ class Bench:
             aws_secret_access_key="test",
             **kwargs,
         )
+
+    def has_iam_switch(self) -> bool:
+        """Whether the emulator serves the IAM enforcement switch (``/_emulator/iam``)."""
+        try:
+            self.emulator.control.get("iam")
+        except RuntimeError:  # no such control route
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def emulator_checks(self, on: bool, iam: bool) -> Iterator[None]:
+        """The emulator's IAM enforcement (if ``iam``: it has the switch) and DynamoDB capacity model on or off
+        for the block; both are on again afterwards."""
+        control = self.emulator.control
+        try:
+            if iam:
+                control.post("iam", {"enforcement": on})
+            control.post("dynamodb", {"enabled": on})
+            yield
+        finally:
+            if iam:
+                control.post("iam", {"enforcement": True})
+            control.post("dynamodb", {"enabled": True})
 
     def deploy(self) -> float:
         started = time.monotonic()
@@ -356,19 +382,34 @@ def measure_e2e(bench: Bench, options: argparse.Namespace, data: dict[str, Any])
 
 def measure_loader(bench: Bench, options: argparse.Namespace, data: dict[str, Any]) -> list[Row]:
     size = options.loader_rows
-    # Each load right after a ceiling measurement: both see the emulator in the same state.
-    ceilings: list[float] = []
-    for _ in range(options.repeat):
-        ceilings.append(ceiling_items_per_s(bench, options.writers, options.ceiling_items))
+    iam_switch = bench.has_iam_switch()
+    # The ceiling as configured (IAM enforcement and the DynamoDB capacity model on, rates unlimited) and with
+    # both off, alternating which goes first so that the shared machine's noise hits both alike. Each load
+    # right after a pair of ceilings: all see the emulator in the same state.
+    strict: list[float] = []
+    lenient: list[float] = []
+    for attempt in range(options.repeat):
+        order = ("strict", "lenient") if attempt % 2 == 0 else ("lenient", "strict")
+        for mode in order:
+            with bench.emulator_checks(on=mode == "strict", iam=iam_switch):
+                figure = ceiling_items_per_s(bench, options.writers, options.ceiling_items)
+            (strict if mode == "strict" else lenient).append(figure)
         bench.full_run(size, seed=len(bench.runs.get(size, [])) + 1)
-    ceiling = median(ceilings)
+    ceiling, ceiling_lenient = median(strict), median(lenient)
     runs = bench.runs[size][-options.repeat :]
     glue = median([run["report"]["loaded"] / run["report"]["duration_s"] for run in runs])
     load_stage = median([run["report"]["loaded"] / run["stages_s"]["Load"] for run in runs])
     ratio = glue / ceiling
+    checks_ratio = ceiling / ceiling_lenient
     data.update(
-        ceiling_items_per_s=ceilings,
+        ceiling_items_per_s=strict,
         median_ceiling_items_per_s=ceiling,
+        ceiling_strict=ceiling,
+        ceiling_lenient=ceiling_lenient,
+        ceiling_strict_items_per_s=strict,
+        ceiling_lenient_items_per_s=lenient,
+        strict_over_lenient=checks_ratio,
+        lenient_iam_enforcement_off=iam_switch,
         writers=options.writers,
         ceiling_items=options.ceiling_items,
         rows=size,
@@ -376,8 +417,17 @@ def measure_loader(bench: Bench, options: argparse.Namespace, data: dict[str, An
         load_state_rows_per_s=load_stage,
         ratio=ratio,
     )
+    lenient_is = (
+        "IAM enforcement and capacity model off" if iam_switch else "capacity model off (no IAM switch)"
+    )
     return [
-        Row("BatchWriteItem ceiling", f"{ceiling:,.0f} items/s", detail=f"{options.writers} threads"),
+        Row(
+            "BatchWriteItem ceiling",
+            f"{ceiling:,.0f} items/s",
+            detail=f"{options.writers} threads; IAM enforcement and capacity model on (rates unlimited)",
+        ),
+        Row("BatchWriteItem ceiling, checks off", f"{ceiling_lenient:,.0f} items/s", detail=lenient_is),
+        Row("ceiling with / without checks", f"{checks_ratio:.2f}", "≥ 0.90", checks_ratio >= 0.90),
         Row(
             f"Glue load {size:,} rows",
             f"{glue:,.0f} rows/s",

@@ -518,3 +518,26 @@ def test_the_running_total_keeps_the_aws_size_of_stored_items() -> None:
     assert speedups.aws_item_size(item.attrs) == item_size({**attributes, "n": {"N": "12345"}})
     item.attrs.pop("z")  # changed some other way: unknown until summed again
     assert speedups.aws_item_size(item.attrs) is None
+
+
+def test_a_failed_condition_consumes_the_existing_item(emulator, capacity) -> None:
+    dynamodb, table = client(emulator), new_table(emulator)
+    dynamodb.put_item(TableName=table, Item=sized("a", 3 * KB))  # 3 units
+
+    with pytest.raises(ClientError) as failed:
+        dynamodb.put_item(TableName=table, Item=sized("a", 10), ConditionExpression="attribute_not_exists(k)")
+
+    assert failed.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert metric_sum(emulator, "ConsumedWriteCapacityUnits", {"TableName": table}) == 6.0
+
+
+def test_items_the_fault_knob_leaves_out_consume_nothing(emulator, capacity) -> None:
+    dynamodb, table = client(emulator), new_table(emulator)
+    capacity.set_faults(dynamodb_unprocessed=1.0)
+
+    answer = dynamodb.batch_write_item(
+        RequestItems={table: [{"PutRequest": {"Item": sized("a", KB)}}]}, ReturnConsumedCapacity="TOTAL"
+    )
+
+    assert answer["ConsumedCapacity"] == [{"TableName": table, "CapacityUnits": 0.0}]
+    assert metric_sum(emulator, "ConsumedWriteCapacityUnits", {"TableName": table}) == 0.0
