@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from emulator.iam.credentials import RoleCredentials, issue_role_credentials
-from emulator.settings import EmulatorSettings
+from emulator.settings import ACCOUNT_ID, EmulatorSettings
 
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 GLUE_SERVICE = "glue.amazonaws.com"
@@ -22,9 +22,20 @@ GLUE_SERVICE = "glue.amazonaws.com"
 RENEW_BEFORE = timedelta(hours=1)
 
 
-def assume_role(role_arn: str, session_name: str, region: str, service: str) -> RoleCredentials:
-    """``role_arn``'s credentials as ``service`` gets them when it assumes the role for the code it runs."""
-    return issue_role_credentials(role_arn, session_name=session_name, region=region)
+def assume_role(
+    role_arn: str, session_name: str, region: str, service: str, source_arn: str
+) -> RoleCredentials:
+    """``role_arn``'s credentials as ``service`` gets them when it assumes the role for the code of
+    ``source_arn`` (a function, a job); raises ``RoleNotAssumable`` when the role's trust policy does not let
+    ``service`` assume it for that resource."""
+    return issue_role_credentials(
+        role_arn,
+        session_name=session_name,
+        region=region,
+        service=service,
+        source_arn=source_arn,
+        source_account=ACCOUNT_ID,
+    )
 
 
 def sdk_environment(credentials: RoleCredentials, settings: EmulatorSettings) -> dict[str, str]:

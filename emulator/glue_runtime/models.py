@@ -31,12 +31,15 @@ from urllib.parse import urlparse
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from emulator import runtime_identity
 from emulator.glue_runtime import process, warm
 from emulator.glue_runtime.exceptions import (
     ConcurrentRunsExceededException,
     EntityNotFoundException,
     InvalidInputException,
 )
+from emulator.iam.credentials import RoleCredentials, RoleNotAssumable
+from emulator.settings import EmulatorSettings
 
 log = logging.getLogger("emulator.glue")
 
@@ -49,6 +52,10 @@ DEFAULT_TIMEOUT_MINUTES = 2880
 # Job types whose script runs on Spark, and so needs Java; a pythonshell script is plain Python.
 SPARK_COMMANDS = frozenset({"glueetl", "gluestreaming"})
 STOP_GRACE_SECONDS = 5.0
+# The session Glue names a job run's role session (CloudTrail shows assumed-role/<role>/GlueJobRunnerSession).
+SESSION_NAME = "GlueJobRunnerSession"
+# Glue's words when the role's trust policy does not let glue.amazonaws.com assume it.
+ROLE_NOT_ASSUMABLE = "Service is unable to assume provided role. Please verify role's TrustPolicy."
 
 
 class RunFailure(Exception):
@@ -60,6 +67,7 @@ class JobDefinition:
     """What a run needs from the job, read from moto's backend when the run starts."""
 
     name: str
+    role: str
     command: Mapping[str, Any]
     default_arguments: Mapping[str, str]
     non_overridable_arguments: Mapping[str, str]
@@ -74,6 +82,7 @@ class JobDefinition:
     def from_moto(cls, job: Any) -> JobDefinition:
         return cls(
             name=job.name,
+            role=str(job.role or ""),
             command=job.command or {},
             default_arguments=dict(job.default_arguments or {}),
             non_overridable_arguments=dict(job.non_overridable_arguments or {}),
@@ -108,6 +117,8 @@ class JobRun:
     completed_on: float | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     stop_requested: bool = False
+    # The job role's credentials the run acts with (its script's download, its logs; its script when cold).
+    credentials: RoleCredentials | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
@@ -172,7 +183,7 @@ class GlueRuntime:
     def __init__(
         self,
         *,
-        endpoint: str,
+        settings: EmulatorSettings,
         work_dir: Path,
         account_id: str,
         fault_for: Callable[[str], str | None],
@@ -180,7 +191,7 @@ class GlueRuntime:
         python: str = sys.executable,
         warm_drivers: bool = True,
     ):
-        self.endpoint = endpoint
+        self.settings = settings
         self.work_dir = work_dir
         self.account_id = account_id
         self.fault_for = fault_for
@@ -280,6 +291,7 @@ class GlueRuntime:
     # -- a run, in its own thread -------------------------------------------------------------
     def _execute(self, run: JobRun, job: JobDefinition, timeout_unit_seconds: float) -> None:
         try:
+            run.credentials = self._assume_role(run, job)
             self._check_runnable(run, job)
             script, extra_files, site = self._fetch_code(run, job)
             if self.config.warm_drivers and run.command_name in SPARK_COMMANDS:
@@ -308,6 +320,22 @@ class GlueRuntime:
         else:
             exception = _read(run.work_dir / "exception.txt")
             self._finish(run, "FAILED", process.error_summary(exception, stderr, returncode), stderr)
+
+    def _assume_role(self, run: JobRun, job: JobDefinition) -> RoleCredentials:
+        """The job's Role, assumed by Glue for this run: what its script, its downloads and its logs act as."""
+        if not job.role:
+            raise RunFailure(f"Job {job.name} has no Role: set it to the ARN of the role the job runs as")
+        # Glue takes the role's name or its ARN.
+        role_arn = (
+            job.role if job.role.startswith("arn:") else f"arn:aws:iam::{self.account_id}:role/{job.role}"
+        )
+        job_arn = f"arn:aws:glue:{run.region}:{self.account_id}:job/{job.name}"
+        try:
+            return runtime_identity.assume_role(
+                role_arn, SESSION_NAME, run.region, runtime_identity.GLUE_SERVICE, job_arn
+            )
+        except RoleNotAssumable:
+            raise RunFailure(ROLE_NOT_ASSUMABLE) from None
 
     def _check_runnable(self, run: JobRun, job: JobDefinition) -> None:
         fault = self.fault_for(job.name)
@@ -340,7 +368,11 @@ class GlueRuntime:
         if parsed.scheme != "s3" or not parsed.netloc or not key:
             raise RunFailure(f"The job's {what} must be an s3://bucket/key URL, got {url!r}")
         try:
-            body = self._client("s3", run.region).get_object(Bucket=parsed.netloc, Key=key)["Body"].read()
+            body = (
+                self._client("s3", run.region, run.credentials)
+                .get_object(Bucket=parsed.netloc, Key=key)["Body"]
+                .read()
+            )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in {"NoSuchKey", "NoSuchBucket", "404"}:
@@ -397,9 +429,16 @@ class GlueRuntime:
         self, run: JobRun, script: Path, extra_files: list[Path], timeout_unit_seconds: float
     ) -> tuple[int, bool]:
         """Run the script in a warm driver host; (return code, whether it timed out)."""
+        assert run.credentials is not None
         env = self._environment(run, [])
-        key = warm.host_key(self.python, run.region, self.endpoint, extra_files)
-        host, reused = self.pool.acquire(key, python=self.python, extra_files=extra_files, environment=env)
+        key = warm.host_key(
+            self.python, run.region, _sdk_target(env), extra_files, role_arn=run.credentials.role_arn
+        )
+        host, reused = self.pool.acquire(
+            key, python=self.python, extra_files=extra_files, environment=env, credentials=run.credentials
+        )
+        # A warm host keeps the credentials of the role it started with, in its driver and its executors.
+        env = host.environment
         command = process.script_command(self.python, script, run.job_name, run.id, run.arguments)
         request = {
             "script": str(script),
@@ -452,9 +491,10 @@ class GlueRuntime:
         return returncode, timed_out.is_set()
 
     def _environment(self, run: JobRun, python_path: list[Path]) -> dict[str, str]:
+        assert run.credentials is not None
         return process.script_environment(
             self.environ,
-            endpoint=self.endpoint,
+            sdk=runtime_identity.sdk_environment(run.credentials, self.settings),
             region=run.region,
             python=self.python,
             python_path=python_path,
@@ -480,8 +520,10 @@ class GlueRuntime:
         )
 
     def _publish_logs(self, run: JobRun, stdout: str, stderr: str) -> None:
+        if run.credentials is None:
+            return  # the role could not be assumed: nothing could write the run's logs
         try:
-            logs = self._client("logs", run.region)
+            logs = self._client("logs", run.region, run.credentials)
             for group, text in ((OUTPUT_LOG_GROUP, stdout), (ERROR_LOG_GROUP, stderr)):
                 _put_lines(logs, group, run.id, text)
         except (BotoCoreError, ClientError):
@@ -497,20 +539,30 @@ class GlueRuntime:
             raise EntityNotFoundException(f"Job {job_name} not found.") from None
         return JobDefinition.from_moto(job)
 
-    def _client(self, service: str, region: str) -> Any:
+    def _client(self, service: str, region: str, credentials: RoleCredentials | None) -> Any:
+        """A client acting as the run's role, as Glue does when it reads the script and writes the logs."""
+        assert credentials is not None
+        ca_bundle = self.settings.ca_bundle
         # A session per call: boto3's default session is not safe to share between run threads.
         return boto3.session.Session().client(
             service,
-            endpoint_url=self.endpoint,
+            endpoint_url=self.settings.internal_endpoint,
             region_name=region,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+            verify=str(ca_bundle) if ca_bundle is not None else None,
         )
 
     @staticmethod
     def _set_state(run: JobRun, state: str) -> None:
         run.state = state
         run.last_modified_on = time.time()
+
+
+def _sdk_target(env: Mapping[str, str]) -> str:
+    """Where a run's SDK goes and whom it trusts there: the endpoint and CA bundle of its environment."""
+    return f"{env.get('AWS_ENDPOINT_URL', '')} {env.get('AWS_CA_BUNDLE', '')}"
 
 
 def _safe_name(name: str) -> str:

@@ -87,23 +87,22 @@ def import_path(entry: Path) -> Path:
 def script_environment(
     inherited: Mapping[str, str],
     *,
-    endpoint: str,
+    sdk: Mapping[str, str],
     region: str,
     python: str,
     python_path: Sequence[Path],
     java_home: Path | None,
 ) -> dict[str, str]:
-    """The job's environment: the emulator's endpoint and fake credentials, for the driver and executors."""
+    """The job's environment, for the driver and executors alike: ``sdk`` holds the job role's credentials
+    and the emulator's endpoint (and CA bundle), as runtime_identity.sdk_environment builds them."""
     env = {
         key: value
         for key, value in inherited.items()
         if not key.startswith(_DROPPED_PREFIXES) and key not in _DROPPED
     }
+    env.update(sdk)
     env.update(
         {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             # Spark's Python workers are started by the JVM from these, so they import what the driver does.

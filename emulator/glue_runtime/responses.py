@@ -36,7 +36,7 @@ class GlueRuntimeExtension:
     def install(self, app: EmulatorApp) -> None:
         faults = app.faults
         runtime = GlueRuntime(
-            endpoint=app.settings.endpoint,
+            settings=app.settings,
             work_dir=app.settings.work_dir,
             account_id=ACCOUNT_ID,
             fault_for=lambda job_name: faults.current().fail_glue.get(job_name),

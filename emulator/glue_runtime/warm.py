@@ -7,10 +7,13 @@ Glue itself keeps its start short with warm pools; here, a run of a Spark job is
 SparkContext between runs. Each run still gets a new SparkSession, its own argv, working directory,
 environment and output files (see driver_host.py).
 
-Hosts are keyed by what a job can import and reach: the Python, the region and endpoint, and the bytes of
-every --extra-py-files entry. A new package (a deploy) gets a new host; the old one is stopped once idle for
-longer than ``idle_seconds`` or when more than ``max_idle`` hosts are idle. A run that times out or is
-stopped kills its host with the run.
+Hosts are keyed by what a job can import and reach, and as whom: the Python, the region, the endpoint and
+CA bundle, the job's role, and the bytes of every --extra-py-files entry. A host's driver and executors keep
+the role credentials it started with, so a run never gets a host that acts as another role, and a host whose
+credentials are about to expire (they are issued for 12 h) is stopped instead of reused: the next run starts
+a host with new ones. A new package (a deploy) gets a new host; the old one is stopped once idle for longer
+than ``idle_seconds`` or when more than ``max_idle`` hosts are idle. A run that times out or is stopped kills
+its host with the run.
 """
 
 from __future__ import annotations
@@ -30,17 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator import runtime_identity
 from emulator.glue_runtime import process
+from emulator.iam.credentials import RoleCredentials
 
 log = logging.getLogger("emulator.glue")
 
 HOST_SOURCE = Path(__file__).with_name("driver_host.py")
 
 
-def host_key(python: str, region: str, endpoint: str, extra_files: Sequence[Path]) -> str:
-    """What decides whether a host may run a job: its interpreter, its AWS and its importable files."""
+def host_key(python: str, region: str, endpoint: str, extra_files: Sequence[Path], *, role_arn: str) -> str:
+    """What decides whether a host may run a job: its interpreter, its AWS, its role and its importable
+    files."""
     digest = hashlib.sha256()
-    for part in (python, region, endpoint):
+    for part in (python, region, endpoint, role_arn):
         digest.update(part.encode() + b"\0")
     for path in extra_files:
         digest.update(path.name.encode() + b"\0")
@@ -54,6 +60,9 @@ class DriverHost:
     folder: Path
     process: subprocess.Popen[bytes]
     replies: Any  # text file: the host's answers, one JSON line per run
+    # The role credentials its driver and executors act with, in the environment it started with.
+    credentials: RoleCredentials
+    environment: dict[str, str]
     runs: int = 0
     busy: bool = False
     idle_since: float = field(default_factory=time.monotonic)
@@ -61,6 +70,11 @@ class DriverHost:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    @property
+    def expiring(self) -> bool:
+        """Its credentials would expire too soon to hand it another run."""
+        return runtime_identity.needs_renewal(self.credentials)
 
     def run(self, request: dict[str, Any]) -> int | None:
         """Hand a run to the host; its return code, or None when the host died during it."""
@@ -104,15 +118,17 @@ class WarmPool:
         python: str,
         extra_files: Sequence[Path],
         environment: Mapping[str, str],
+        credentials: RoleCredentials,
     ) -> tuple[DriverHost, bool]:
-        """An idle host for ``key`` (True: it ran a job before), or a new one started for it."""
+        """An idle host for ``key`` (True: it ran a job before), or a new one started for it with
+        ``environment``, which holds ``credentials``."""
         with self._lock:
             self._reap_locked()
             for host in self._hosts:
                 if host.key == key and not host.busy and host.alive:
                     host.busy = True
                     return host, host.runs > 0
-        host = self._start(key, python, extra_files, environment)
+        host = self._start(key, python, extra_files, environment, credentials)
         with self._lock:
             self._hosts.append(host)
             if self._reaper is None:
@@ -151,6 +167,7 @@ class WarmPool:
         python: str,
         extra_files: Sequence[Path],
         environment: Mapping[str, str],
+        credentials: RoleCredentials,
     ) -> DriverHost:
         folder = self.folder / f"{key}-{time.time_ns()}"
         paths: list[Path] = []
@@ -165,6 +182,7 @@ class WarmPool:
         (site / "sitecustomize.py").write_text(process.sitecustomize_source(folder / "exception.txt"))
         script = folder / HOST_SOURCE.name
         shutil.copyfile(HOST_SOURCE, script)
+        started_with = dict(environment)
         env = dict(environment)
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in [*paths, site])
         read_fd, write_fd = os.pipe()
@@ -183,7 +201,15 @@ class WarmPool:
         os.close(write_fd)
         replies = os.fdopen(read_fd, "r", encoding="utf-8")
         log.info("glue driver host %s started (pid %s, files in %s)", key, host_process.pid, folder)
-        return DriverHost(key=key, folder=folder, process=host_process, replies=replies, busy=True)
+        return DriverHost(
+            key=key,
+            folder=folder,
+            process=host_process,
+            replies=replies,
+            credentials=credentials,
+            environment=started_with,
+            busy=True,
+        )
 
     def _reap_forever(self) -> None:
         # Idle hosts hold a JVM each: stop those past idle_seconds even when no run comes along.
@@ -193,7 +219,7 @@ class WarmPool:
 
     def _reap_locked(self) -> None:
         now = time.monotonic()
-        for host in [h for h in self._hosts if not h.busy and not h.alive]:
+        for host in [h for h in self._hosts if not h.busy and (not h.alive or h.expiring)]:
             self._discard_locked(host)
         idle = sorted((h for h in self._hosts if not h.busy), key=lambda h: h.idle_since)
         expired = [h for h in idle if now - h.idle_since > self.idle_seconds]

@@ -31,7 +31,7 @@ from typing import Any
 
 from emulator import runtime_identity
 from emulator.faults import FaultRegistry
-from emulator.iam.credentials import RoleCredentials
+from emulator.iam.credentials import RoleCredentials, RoleNotAssumable
 from emulator.lambda_runtime import bootstrap, cloudwatch
 from emulator.lambda_runtime.artifacts import Artifacts, python_runtime
 from emulator.lambda_runtime.exceptions import (
@@ -51,6 +51,8 @@ INIT_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 300.0
 LOG_TAIL_BYTES = 4096
 RESPONSE_LIMIT = 6291556  # bytes, as AWS words it in the error
+# Lambda's answer (InvalidParameterValueException) when the role's trust policy does not let it assume it.
+ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
 # Variables a function's configuration cannot override on AWS.
 RESERVED_VARIABLES = frozenset(
     {
@@ -102,6 +104,10 @@ class FunctionConfig:
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
 
     @property
     def pool_key(self) -> tuple[str, str, str, str]:
@@ -174,8 +180,12 @@ class FunctionRef:
         return cls(account, region, name, from_name or qualifier)
 
     @property
+    def function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+    @property
     def invoked_arn(self) -> str:
-        arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+        arn = self.function_arn
         return f"{arn}:{self.qualifier}" if self.qualifier else arn
 
     def resolve(self) -> FunctionConfig:
@@ -208,6 +218,17 @@ class FunctionRef:
             reserved_concurrency=None if reserved is None else int(reserved),
             role=fn.role,
         )
+
+
+def check_role_assumable(role_arn: str, ref: FunctionRef) -> None:
+    """What CreateFunction and UpdateFunctionConfiguration check of a Role: that Lambda can assume it for
+    the function (InvalidParameterValueException otherwise, as AWS answers)."""
+    try:
+        runtime_identity.assume_role(
+            role_arn, ref.name, ref.region, runtime_identity.LAMBDA_SERVICE, ref.function_arn
+        )
+    except RoleNotAssumable:
+        raise InvalidParameterValue(ROLE_NOT_ASSUMABLE) from None
 
 
 @dataclass(frozen=True)
@@ -374,11 +395,14 @@ class Worker:
 
     def assume_role(self) -> RoleCredentials:
         """The execution role's temporary credentials for this environment, in a session named after the
-        function as Lambda names it; raises ``RoleNotAssumable`` when the role does not trust Lambda."""
+        function as Lambda names it; InvalidParameterValue when the role does not trust Lambda."""
         config = self.config
-        self.credentials = runtime_identity.assume_role(
-            config.role, config.name, config.region, runtime_identity.LAMBDA_SERVICE
-        )
+        try:
+            self.credentials = runtime_identity.assume_role(
+                config.role, config.name, config.region, runtime_identity.LAMBDA_SERVICE, config.arn
+            )
+        except RoleNotAssumable:
+            raise InvalidParameterValue(ROLE_NOT_ASSUMABLE) from None
         return self.credentials
 
     def needs_new_credentials(self) -> bool:

@@ -11,22 +11,31 @@ from werkzeug.wrappers import Request, Response
 
 from emulator.app import EmulatorApp, control_json
 from emulator.lambda_runtime.exceptions import InvalidParameterValue, LambdaServiceError, RequestTooLarge
-from emulator.lambda_runtime.models import FunctionRef, Invocation, InvocationResult, LambdaService
+from emulator.lambda_runtime.models import (
+    FunctionRef,
+    Invocation,
+    InvocationResult,
+    LambdaService,
+    check_role_assumable,
+)
 from emulator.settings import ACCOUNT_ID
 
 log = logging.getLogger("emulator.lambda")
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
 INVOKE_ASYNC_PATH = re.compile(r"^/2014-11-13/functions/(?P<function>[^/]+)/invoke-async/?$")
+CREATE_FUNCTION_PATH = re.compile(r"^/2015-03-31/functions/?$")
+UPDATE_CONFIGURATION_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/configuration/?$")
+ROLE_ARN = re.compile(r"^arn:aws:iam::\d{12}:role/")
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/")
 # Invoke's request payload quotas.
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 
 
-def _matches(pattern: re.Pattern[str]):
+def _matches(pattern: re.Pattern[str], method: str = "POST"):
     def match(request: Request) -> bool:
-        return request.method == "POST" and pattern.match(request.path) is not None
+        return request.method == method and pattern.match(request.path) is not None
 
     return match
 
@@ -44,6 +53,17 @@ class LambdaRuntimeExtension:
         self.service = LambdaService(settings, app.faults)
         app.intercept("lambda.invoke", _matches(INVOKE_PATH), self._invoke)
         app.intercept("lambda.invoke_async", _matches(INVOKE_ASYNC_PATH), self._invoke_async)
+        # CreateFunction and UpdateFunctionConfiguration refuse a role Lambda cannot assume, as on AWS.
+        app.intercept(
+            "lambda.create_function",
+            _matches(CREATE_FUNCTION_PATH),
+            lambda request: self._check_role(app, request, None),
+        )
+        app.intercept(
+            "lambda.update_function_configuration",
+            _matches(UPDATE_CONFIGURATION_PATH, "PUT"),
+            lambda request: self._check_role(app, request, UPDATE_CONFIGURATION_PATH),
+        )
         app.route("GET", "lambda", lambda _request: control_json(self._service.describe()))
         app.status_providers.append(lambda: {"lambda_workers": self._service.worker_count()})
 
@@ -93,6 +113,32 @@ class LambdaRuntimeExtension:
             return Response(b"", status=202, headers=_headers(invocation.request_id))
         result = self._service.invoke(ref, invocation)
         return _invoke_response(result, tail=log_type == "Tail")
+
+    def _check_role(self, app: EmulatorApp, request: Request, path: re.Pattern[str] | None) -> Response:
+        """Refuse the request when its Role does not trust lambda.amazonaws.com; else moto answers it."""
+        try:
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            return app.forward(request)  # moto answers the malformed request as it does
+        role = body.get("Role") if isinstance(body, dict) else None
+        if isinstance(role, str) and ROLE_ARN.match(role):
+            if path is None:
+                name = str(body.get("FunctionName") or "")
+            else:
+                match = path.match(request.path)
+                assert match is not None
+                name = match.group("function")
+            scope = CREDENTIAL_SCOPE.search(request.headers.get("Authorization", ""))
+            region = scope.group("region") if scope else self._region
+            try:
+                ref = FunctionRef.parse(name, None, ACCOUNT_ID, region)
+            except LambdaServiceError:
+                return app.forward(request)  # moto validates the name
+            try:
+                check_role_assumable(role, ref)
+            except LambdaServiceError as exc:
+                return _error(exc)
+        return app.forward(request)
 
     def _invoke_async(self, request: Request) -> Response:
         try:

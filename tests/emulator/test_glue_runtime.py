@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 import pytest
 
 from emulator.glue_runtime import process
+from emulator.settings import EmulatorSettings
 from tests.conftest import start_emulator
 
-ROLE = "arn:aws:iam::123456789012:role/etl"
+ROLE_NAME = "etl"
+ROLE = f"arn:aws:iam::123456789012:role/{ROLE_NAME}"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"}
 
 # Spark settings that keep a local run to a few seconds; they belong to the job script, not the runtime.
@@ -68,13 +70,38 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def _trust(*services: str) -> str:
+    statement = {"Effect": "Allow", "Principal": {"Service": list(services)}, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def _create_role(emulator, name: str, actions: list[str], trust: str) -> str:
+    """A role that ``trust`` lets assume it, allowed ``actions`` on every resource (once per emulator)."""
+    iam = emulator.client("iam")
+    try:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName="access", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def _ensure_role(emulator) -> str:
+    """ROLE: what the test jobs run as (and the test state machines), allowed what their scripts do."""
+    actions = ["s3:*", "dynamodb:*", "logs:*", "glue:*", "cloudwatch:PutMetricData"]
+    return _create_role(emulator, ROLE_NAME, actions, _trust("glue.amazonaws.com", "states.amazonaws.com"))
+
+
 def _create_job(emulator, bucket: str, script: str, **job: object) -> str:
+    _ensure_role(emulator)
+    role = str(job.pop("Role", ROLE))
     name = str(job.pop("Name", _name("job")))
     key = f"jobs/{name}.py"
     emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=textwrap.dedent(script).encode())
     emulator.client("glue").create_job(
         Name=name,
-        Role=ROLE,
+        Role=role,
         Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/{key}", "PythonVersion": "3"},
         GlueVersion="5.0",
         **job,
@@ -100,6 +127,7 @@ def _wait_for_state(glue, job_name: str, run_id: str, state: str, timeout: float
 
 def _run_state_machine(emulator, definition: dict, execution_input: dict, timeout: float = 120) -> dict:
     sfn = emulator.client("stepfunctions")
+    _ensure_role(emulator)
     machine = sfn.create_state_machine(name=_name("sm"), definition=json.dumps(definition), roleArn=ROLE)
     arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input))[
         "executionArn"
@@ -259,6 +287,71 @@ def test_the_script_gets_default_arguments_overridden_by_the_run_and_its_identit
     assert run["ExecutionTime"] == round((run["CompletedOn"] - run["StartedOn"]).total_seconds())
 
 
+def test_the_script_acts_as_the_jobs_role_in_glues_session_and_reaches_the_internal_endpoint(
+    emulator, bucket
+):
+    script = """
+    import json
+    import os
+    import sys
+
+    import boto3
+    from awsglue.utils import getResolvedOptions
+
+    args = getResolvedOptions(sys.argv, ["JOB_NAME", "out"])
+    identity = boto3.client("sts").get_caller_identity()
+    seen = {
+        "arn": identity["Arn"],
+        "key": os.environ["AWS_ACCESS_KEY_ID"],
+        "endpoint": os.environ["AWS_ENDPOINT_URL"],
+        "ca_bundle": os.environ.get("AWS_CA_BUNDLE"),
+    }
+    bucket, key = args["out"].split("/", 1)
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(seen))
+    """
+    out_key = f"out/{uuid.uuid4().hex}.json"
+    job = _name("identity")
+    emulator.client("s3").put_object(
+        Bucket=bucket, Key=f"jobs/{job}.py", Body=textwrap.dedent(script).encode()
+    )
+    glue = emulator.client("glue")
+    _ensure_role(emulator)
+    # The role by name, as Glue also takes it.
+    glue.create_job(
+        Name=job,
+        Role=ROLE_NAME,
+        Command={"Name": "pythonshell", "ScriptLocation": f"s3://{bucket}/jobs/{job}.py"},
+        DefaultArguments={"--out": f"{bucket}/{out_key}"},
+    )
+
+    run = _wait_for_run(glue, job, glue.start_job_run(JobName=job)["JobRunId"])
+
+    assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")
+    seen = json.loads(emulator.client("s3").get_object(Bucket=bucket, Key=out_key)["Body"].read())
+    assert seen["arn"] == f"arn:aws:sts::123456789012:assumed-role/{ROLE_NAME}/GlueJobRunnerSession"
+    assert seen["key"].startswith("ASIA")
+    settings = EmulatorSettings(port=emulator.port, state_dir=emulator.state_dir)
+    assert seen["endpoint"] == settings.internal_endpoint
+    ca_bundle = settings.ca_bundle
+    assert seen["ca_bundle"] == (None if ca_bundle is None else str(ca_bundle))
+
+
+def test_a_job_whose_role_glue_cannot_assume_fails_its_run(emulator, bucket):
+    marker = f"markers/{uuid.uuid4().hex}"
+    lambda_only = _create_role(emulator, _name("lambda-only"), ["s3:*"], _trust("lambda.amazonaws.com"))
+    script = f"import boto3\nboto3.client('s3').put_object(Bucket='{bucket}', Key='{marker}', Body=b'')\n"
+    job = _create_job(emulator, bucket, script, Role=lambda_only)
+    glue = emulator.client("glue")
+
+    run = _wait_for_run(glue, job, glue.start_job_run(JobName=job)["JobRunId"])
+
+    assert run["JobRunState"] == "FAILED"
+    assert (
+        run["ErrorMessage"] == "Service is unable to assume provided role. Please verify role's TrustPolicy."
+    )
+    assert not _object_exists(emulator, bucket, marker)
+
+
 def test_the_fail_glue_knob_fails_the_run_with_its_message_without_running_the_script(emulator, bucket):
     marker = f"markers/{uuid.uuid4().hex}"
     job = _create_job(
@@ -282,6 +375,7 @@ def test_the_fail_glue_knob_fails_the_run_with_its_message_without_running_the_s
 def test_a_missing_script_fails_the_run_naming_where_it_was_looked_for(emulator, bucket):
     job = _name("job")
     glue = emulator.client("glue")
+    _ensure_role(emulator)
     glue.create_job(
         Name=job, Role=ROLE, Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/jobs/missing.py"}
     )
@@ -460,6 +554,7 @@ def test_without_java_a_spark_job_fails_saying_java_17_is_needed(emulator_withou
     emulator.client("s3").create_bucket(Bucket="scripts")
     emulator.client("s3").put_object(Bucket="scripts", Key="load.py", Body=b"print('never runs')\n")
     glue = emulator.client("glue")
+    _ensure_role(emulator)
     glue.create_job(
         Name="load", Role=ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://scripts/load.py"}
     )
@@ -476,6 +571,7 @@ def test_without_java_a_python_shell_job_still_runs(emulator_without_java):
     emulator.client("s3").create_bucket(Bucket="shell-scripts")
     emulator.client("s3").put_object(Bucket="shell-scripts", Key="report.py", Body=b"print('report sent')\n")
     glue = emulator.client("glue")
+    _ensure_role(emulator)
     glue.create_job(
         Name="report",
         Role=ROLE,

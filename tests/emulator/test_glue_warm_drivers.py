@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from .test_glue_runtime import _create_job, _log_messages, _name, _wait_for_run
+from .test_glue_runtime import (
+    ROLE_NAME,
+    _create_job,
+    _create_role,
+    _log_messages,
+    _name,
+    _trust,
+    _wait_for_run,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -19,6 +30,7 @@ import json
 import os
 import sys
 
+import boto3
 from awsglue.utils import getResolvedOptions
 from pyspark.sql import SparkSession
 
@@ -26,7 +38,17 @@ args = getResolvedOptions(sys.argv, ["JOB_NAME", "outcome"])
 spark = SparkSession.builder.appName("probe").config("spark.ui.enabled", "false").getOrCreate()
 from helper import VERSION
 
+
+def executor_identity(_):
+    # Runs in a Spark executor (a Python worker the JVM started): it acts as the job's role too.
+    import boto3
+
+    return boto3.client("sts").get_caller_identity()["Arn"]
+
+
 print(json.dumps({
+    "driver_arn": boto3.client("sts").get_caller_identity()["Arn"],
+    "executor_arn": spark.sparkContext.parallelize([0], 1).map(executor_identity).collect()[0],
     "pid": os.getpid(),
     "app": spark.sparkContext.applicationId,
     "partitions": spark.conf.get("spark.sql.shuffle.partitions"),
@@ -70,8 +92,12 @@ def probe(emulator, bucket):
 
 def _run(emulator, job: str, outcome: str = "ok") -> tuple[dict, dict | None]:
     glue = emulator.client("glue")
+    # A new driver starts Spark: on a busy machine that alone can take a minute.
     run = _wait_for_run(
-        glue, job, glue.start_job_run(JobName=job, Arguments={"--outcome": outcome})["JobRunId"]
+        glue,
+        job,
+        glue.start_job_run(JobName=job, Arguments={"--outcome": outcome})["JobRunId"],
+        timeout=300,
     )
     lines = [
         json.loads(m)
@@ -107,6 +133,74 @@ def test_a_second_run_reuses_the_driver_and_starts_clean(emulator, probe):
         assert seen["cwd"].endswith(run["Id"])
         assert seen["helper"] == "v1"
         assert seen["rows"] == 10
+
+
+def test_a_job_of_another_role_gets_a_driver_of_its_own_that_acts_as_that_role(emulator, bucket, probe):
+    job, key = probe
+    other_name = _name("glue-other-role")
+    other_role = _create_role(emulator, other_name, ["s3:*", "logs:*"], _trust("glue.amazonaws.com"))
+    other_job = _create_job(
+        emulator,
+        bucket,
+        PROBE_SCRIPT,
+        Role=other_role,
+        DefaultArguments={"--extra-py-files": f"s3://{bucket}/{key}"},
+    )
+
+    _, seen = _run(emulator, job)
+    _, seen_other = _run(emulator, other_job)
+    _, seen_again = _run(emulator, job)
+
+    assert seen is not None and seen_other is not None and seen_again is not None
+    session = "arn:aws:sts::123456789012:assumed-role/{}/GlueJobRunnerSession"
+    assert seen["driver_arn"] == seen["executor_arn"] == session.format(ROLE_NAME)
+    assert seen_other["driver_arn"] == seen_other["executor_arn"] == session.format(other_name)
+    assert seen_again["driver_arn"] == seen_again["executor_arn"] == session.format(ROLE_NAME)
+    # The same code, but another role: never the driver that holds the first role's credentials.
+    assert seen_other["pid"] not in (seen["pid"], seen_again["pid"])
+
+
+def test_a_driver_whose_role_credentials_are_about_to_expire_is_not_reused(tmp_path, monkeypatch):
+    from emulator.glue_runtime import warm
+    from emulator.iam.credentials import RoleCredentials
+
+    def credentials(hours_left: float) -> RoleCredentials:
+        expiration = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=hours_left)
+        role = f"arn:aws:iam::123456789012:role/{ROLE_NAME}"
+        return RoleCredentials(
+            "ASIA1", "s", "t", expiration, role, "arn:aws:sts::123456789012:assumed-role/r/s"
+        )
+
+    def host(hours_left: float) -> warm.DriverHost:
+        process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        replies = open(os.devnull)  # noqa: SIM115 - closed by DriverHost.kill
+        return warm.DriverHost(
+            "key", tmp_path, process, replies, credentials=credentials(hours_left), environment={}
+        )
+
+    pool = warm.WarmPool(tmp_path, max_idle=5)
+    fresh, old = host(11.5), host(0.5)
+    pool._hosts.extend([old, fresh])
+    started: list[str] = []
+    monkeypatch.setattr(pool, "_start", lambda key, *args: started.append(key) or host(12))
+    try:
+        first, first_warm = pool.acquire(
+            "key", python="python", extra_files=[], environment={}, credentials=credentials(12)
+        )
+        pool.release(first, healthy=True)
+        fresh.credentials = credentials(0.9)
+        second, _ = pool.acquire(
+            "key", python="python", extra_files=[], environment={}, credentials=credentials(12)
+        )
+        kept = list(pool._hosts)
+    finally:
+        pool.shutdown()
+
+    # The host with half an hour left was dropped, the fresh one served; once it too had less than an
+    # hour left, a new host was started for the run.
+    assert first is fresh and not first_warm
+    assert started == ["key"] and second not in (fresh, old)
+    assert kept == [second]
 
 
 def test_new_extra_files_get_a_new_driver(emulator, bucket, probe):

@@ -214,6 +214,33 @@ def test_a_worker_acts_as_the_execution_role_in_a_session_named_after_the_functi
     assert after_update["Arn"] == f"arn:aws:sts::123456789012:assumed-role/{other_name}/{name}"
 
 
+def test_a_role_whose_trust_policy_does_not_name_lambda_is_refused_at_create_and_update(emulator, deploy):
+    glue_trust = LAMBDA_TRUST.replace("lambda.amazonaws.com", "glue.amazonaws.com")
+    untrusting = create_role(emulator, unique("not-for-lambda"), ["s3:ListAllMyBuckets"], trust=glue_trust)
+    client = emulator.client("lambda")
+    name = unique("fn")
+
+    with pytest.raises(client.exceptions.InvalidParameterValueException) as created:
+        client.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=untrusting,
+            Handler="app.handler",
+            Code={"ZipFile": zipped({"app.py": IDENTITY_HANDLER})},
+        )
+    existing = deploy({"app.py": IDENTITY_HANDLER})
+    with pytest.raises(client.exceptions.InvalidParameterValueException) as updated:
+        client.update_function_configuration(FunctionName=existing, Role=untrusting)
+
+    message = "The role defined for the function cannot be assumed by Lambda."
+    assert created.value.response["Error"]["Message"] == message
+    assert created.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert updated.value.response["Error"]["Message"] == message
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function(FunctionName=name)
+    assert client.get_function_configuration(FunctionName=existing)["Role"] != untrusting
+
+
 def test_module_state_survives_between_invocations_of_a_warm_environment(emulator, deploy):
     name = deploy({"app.py": STATE_HANDLER})
 
