@@ -345,10 +345,13 @@ def throttling_error(table: Any, direction: str, source: str) -> Exception:
 class Metrics:
     """One-minute statistic sets (count, sum, min, max) per (account, region, metric, dimensions, minute)."""
 
+    KEPT_S = 15 * 24 * 3600  # CloudWatch keeps one-minute data points for 15 days
+
     def __init__(self, wall_clock: Callable[[], float] = time.time):
         self._lock = threading.Lock()
         self._clock = wall_clock
         self._sets: dict[tuple[str, str, str, tuple[tuple[str, str], ...], int], list[float]] = {}
+        self._minute = 0
 
     def add(
         self, account: str, region: str, metric: str, dimensions: tuple[tuple[str, str], ...], value: float
@@ -356,6 +359,11 @@ class Metrics:
         minute = int(self._clock() // 60) * 60
         key = (account, region, metric, dimensions, minute)
         with self._lock:
+            if minute != self._minute:  # once a minute: forget what CloudWatch would no longer answer
+                self._minute = minute
+                expired = [old for old in self._sets if old[4] < minute - self.KEPT_S]
+                for old in expired:
+                    del self._sets[old]
             entry = self._sets.get(key)
             if entry is None:
                 self._sets[key] = [1, value, value, value]

@@ -541,3 +541,18 @@ def test_items_the_fault_knob_leaves_out_consume_nothing(emulator, capacity) -> 
 
     assert answer["ConsumedCapacity"] == [{"TableName": table, "CapacityUnits": 0.0}]
     assert metric_sum(emulator, "ConsumedWriteCapacityUnits", {"TableName": table}) == 0.0
+
+
+def test_metrics_older_than_cloudwatch_keeps_are_forgotten() -> None:
+    from emulator.dynamodb_capacity import Metrics
+
+    now = [1_000_000.0]
+    metrics = Metrics(wall_clock=lambda: now[0])
+    metrics.add("a", "r", "ConsumedWriteCapacityUnits", (("TableName", "t"),), 2.0)
+    metrics.add("a", "r", "ConsumedWriteCapacityUnits", (("TableName", "t"),), 3.0)
+    now[0] += Metrics.KEPT_S + 60
+    metrics.add("a", "r", "ConsumedWriteCapacityUnits", (("TableName", "t"),), 5.0)
+
+    [point] = metrics.data("a", "r")
+    assert (point.sum, point.sample_count, point.min, point.max) == (5.0, 1, 5.0, 5.0)
+    assert metrics.data("a", "other") == []
