@@ -78,7 +78,8 @@ def run(emulator, definition: dict[str, Any], role: str, payload: Any = None, ti
 
 def history(emulator, execution_arn: str) -> list[dict[str, Any]]:
     pages = emulator.client("stepfunctions").get_paginator("get_execution_history")
-    return [event for page in pages.paginate(executionArn=execution_arn) for event in page["events"]]
+    pages = pages.paginate(executionArn=execution_arn, PaginationConfig={"PageSize": 1000})
+    return [event for page in pages for event in page["events"]]
 
 
 def doubling_task(catch: list[str], retry: list[str] | None = None) -> dict[str, Any]:
