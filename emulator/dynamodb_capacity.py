@@ -280,8 +280,12 @@ class Limit:
 def table_limit(table: Any, direction: str, settings: CapacitySettings) -> Limit | None:
     """The rate ``table`` may consume in ``direction`` (None: unlimited)."""
     if table.billing_mode != "PAY_PER_REQUEST":
-        key = "WriteCapacityUnits" if direction == WRITE else "ReadCapacityUnits"
-        return Limit(float(table.throughput.get(key) or 0), PROVISIONED)
+        provisioned = (table.throughput or {}).get(
+            "WriteCapacityUnits" if direction == WRITE else "ReadCapacityUnits"
+        )
+        # AWS provisions at least one unit; moto's 0 (a table restored without a billing mode) is on-demand's
+        if provisioned:
+            return Limit(float(provisioned), PROVISIONED)
     maximum = (getattr(table, "on_demand_throughput", None) or {}).get(
         "MaxWriteRequestUnits" if direction == WRITE else "MaxReadRequestUnits"
     )
@@ -555,6 +559,8 @@ _install_lock = threading.Lock()
 _METER = threading.local()  # bytes read by the Query or Scan this thread is serving
 _WRITES = threading.local()  # (table, bytes) of each item written by the BatchWriteItem this thread serves
 _DynamoType: Any = None  # moto's, imported with the patches
+# What sizing a malformed request raises; moto then answers it with its own validation error.
+_MALFORMED = (AttributeError, KeyError, TypeError, ValueError, IndexError, StopIteration)
 
 
 def install_patches() -> None:
@@ -614,7 +620,10 @@ def _patch_backend_writes(backend_class: type) -> None:
         sink = getattr(_WRITES, "sink", None)
         if sink is None:
             return original_put(self, table_name, item_attrs, *args, **kwargs)
-        before = _stored_size(self.get_table(table_name), item_attrs)
+        try:
+            before = _stored_size(self.get_table(table_name), item_attrs)
+        except _MALFORMED:
+            before = 0  # moto refuses the item below
         item = original_put(self, table_name, item_attrs, *args, **kwargs)
         sink.append((table_name, max(before, _fresh_size(item))))
         return item
@@ -739,7 +748,7 @@ def _write_one(
         return original(handler)
     try:
         before, after = size_before_after(table)
-    except (AttributeError, KeyError, TypeError, ValueError):
+    except _MALFORMED:
         return original(handler)  # a malformed request: moto explains it in DynamoDB's words
     units = write_units(max(before, after or 0))
     account, region = handler.current_account, handler.region
@@ -794,7 +803,7 @@ def _get_item(model: CapacityModel, handler: Any, original: Callable[[Any], Any]
         return original(handler)
     try:
         size = _stored_size(table, body.get("Key") or {})
-    except (AttributeError, KeyError, TypeError, ValueError):
+    except _MALFORMED:
         return original(handler)
     units = read_units(size, consistent=bool(body.get("ConsistentRead")))
     account, region = handler.current_account, handler.region
@@ -865,7 +874,7 @@ def _batch_write_item(model: CapacityModel, handler: Any, original: Callable[[An
             name: [_request_write_units(tables[name], request) for request in requests]
             for name, requests in request_items.items()
         }
-    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+    except _MALFORMED:
         return original(handler)  # moto explains a missing table or a malformed request
     kept: dict[str, list[Any]] = {}
     throttled: dict[str, list[Any]] = {}
@@ -960,7 +969,7 @@ def _batch_get_item(model: CapacityModel, handler: Any, original: Callable[[Any]
             ]
             for name, request in request_items.items()
         }
-    except (AttributeError, KeyError, TypeError, ValueError):
+    except _MALFORMED:
         return original(handler)
     kept: dict[str, Any] = {}
     throttled: dict[str, Any] = {}
@@ -1019,7 +1028,7 @@ def _transaction(direction: str) -> Callable[[CapacityModel, Any, Callable[[Any]
             return original(handler)
         try:
             costs = [_action_cost(handler, action, direction) for action in actions]
-        except (AttributeError, KeyError, TypeError, ValueError, StopIteration):
+        except _MALFORMED:
             return original(handler)
         if any(table is None for table, _ in costs):
             return original(handler)

@@ -556,3 +556,17 @@ def test_metrics_older_than_cloudwatch_keeps_are_forgotten() -> None:
     [point] = metrics.data("a", "r")
     assert (point.sum, point.sample_count, point.min, point.max) == (5.0, 1, 5.0, 5.0)
     assert metrics.data("a", "other") == []
+
+
+def test_bad_requests_keep_moto_errors_and_consume_nothing(emulator, capacity) -> None:
+    dynamodb, table = client(emulator), new_table(emulator, wcu=1)
+    capacity.post("dynamodb", {"clock": "frozen"})
+
+    with pytest.raises(ClientError) as missing_key:
+        dynamodb.put_item(TableName=table, Item={"p": {"S": "no key"}})
+    with pytest.raises(ClientError) as missing_table:
+        dynamodb.batch_write_item(RequestItems={"no-such-table": [{"PutRequest": {"Item": sized("a", 10)}}]})
+
+    assert missing_key.value.response["Error"]["Code"] == "ValidationException"
+    assert missing_table.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert put_units(dynamodb, table, sized("a", 10)) == 1.0  # the refused put gave its unit back
