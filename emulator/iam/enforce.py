@@ -46,6 +46,7 @@ log = logging.getLogger("emulator.iam")
 
 MAX_DENIALS = 200
 MAX_DECISIONS = 100_000
+TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,11 +84,16 @@ class RoleCache:
         self._entries: dict[str, tuple[Any, tuple[Any, ...], RolePolicies]] = {}
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _backend() -> Any:
-        from moto.iam.models import iam_backends
+    _iam: Any = None
 
-        return iam_backends[ACCOUNT_ID]["aws"]
+    @classmethod
+    def _backend(cls) -> Any:
+        # moto's reset() re-initialises a backend in place, so the object itself can be kept.
+        if cls._iam is None:
+            from moto.iam.models import iam_backends
+
+            cls._iam = iam_backends[ACCOUNT_ID]["aws"]
+        return cls._iam
 
     def get(self, role_arn: str) -> RolePolicies | None:
         """The role's compiled policies; None when no such role exists (any more)."""
@@ -169,9 +175,13 @@ class IamEnforcement:
         self.secure_transport_known = secure_transport_known
 
     def context(
-        self, request: Request, identity: credentials.RoleCredentials, role: RolePolicies | None, region: str
+        self,
+        request: Request,
+        identity: credentials.RoleCredentials,
+        role: RolePolicies | None,
+        region: str,
+        wants_time: bool = True,
     ) -> dict[str, tuple[str, ...]]:
-        now = time.time()
         secure = request.scheme == "https" or not self.secure_transport_known
         session = identity.assumed_role_arn.rsplit("/", 1)[-1]
         context = {
@@ -180,12 +190,14 @@ class IamEnforcement:
             "aws:principalaccount": (ACCOUNT_ID,),
             "aws:principaltype": ("AssumedRole",),
             "aws:requestedregion": (region,),
-            "aws:currenttime": (datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),),
-            "aws:epochtime": (str(int(now)),),
             "aws:sourceip": (request.remote_addr or "127.0.0.1",),
             "aws:resourceaccount": (ACCOUNT_ID,),
             "aws:viaawsservice": ("false",),
         }
+        if wants_time:  # the clock only when a policy reads it: it would defeat the decision cache
+            now = time.time()
+            context["aws:currenttime"] = (datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),)
+            context["aws:epochtime"] = (str(int(now)),)
         if role is not None:
             context["aws:userid"] = (f"{role.role_id}:{session}",)
             for key, value in role.tags:
@@ -236,10 +248,17 @@ class IamEnforcement:
         caller = Caller(
             frozenset({("AWS", identity.assumed_role_arn), ("AWS", identity.role_arn)}), account=ACCOUNT_ID
         )
-        context = self.context(request, identity, role, authorization.region)
-        for check in authorization.checks:
-            bucket = _bucket_of(check.resource) if authorization.service == "s3" else None
-            resource_policy = self.buckets.get(bucket) if bucket else None
+        resource_policies = [
+            self.buckets.get(bucket) if bucket else None
+            for bucket in (
+                _bucket_of(check.resource) if authorization.service == "s3" else None
+                for check in authorization.checks
+            )
+        ]
+        read = [role.keys if role else frozenset()] + [p.keys for p in resource_policies if p is not None]
+        wants_time = any(key in TIME_KEYS for keys in read for key in keys)
+        context = self.context(request, identity, role, authorization.region, wants_time)
+        for check, resource_policy in zip(authorization.checks, resource_policies, strict=True):
             decision = self.decide(check, role, caller, context, resource_policy)
             if not decision.allowed:
                 reason = decision.reason(check.action)

@@ -533,3 +533,48 @@ def test_unmapped_request_of_a_role_session_is_denied(emulator):
     assert code in ("AccessDenied", "UnauthorizedOperation", "AccessDeniedException")
     assert "cannot authorize" in message
     assert last_denial(emulator)["action"] == "ec2:unknown"
+
+
+# --- TLS-only bucket policies --------------------------------------------------------------------
+
+
+def test_tls_only_bucket_policy_denies_plain_http_and_lets_https_in(emulator):
+    """The stack's buckets Deny s3:* when aws:SecureTransport is false; the server speaks TLS on its port,
+    so the same role's request is denied over http:// and served over https://."""
+    from emulator.settings import EmulatorSettings
+
+    settings = EmulatorSettings(state_dir=emulator.state_dir, port=emulator.port)
+    name = f"iam-tls-{uuid.uuid4().hex[:8]}"
+    operator = emulator.client("s3")
+    operator.create_bucket(Bucket=name)
+    operator.put_object(Bucket=name, Key="runs/a.json", Body=b"{}")
+    operator.put_bucket_policy(
+        Bucket=name,
+        Policy=_document(
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ),
+    )
+    role = Role(emulator, allow("s3:GetObject", f"arn:aws:s3:::{name}/*"))
+    code, status, message = error_of(lambda: role.client("s3").get_object(Bucket=name, Key="runs/a.json"))
+    assert (code, status) == ("AccessDenied", 403)
+    assert message.endswith("with an explicit deny in a resource-based policy")
+    secure = boto3.client(
+        "s3",
+        endpoint_url=settings.internal_endpoint,
+        region_name=REGION,
+        verify=str(settings.ca_bundle),
+        aws_access_key_id=role.credentials["AccessKeyId"],
+        aws_secret_access_key=role.credentials["SecretAccessKey"],
+        aws_session_token=role.credentials["SessionToken"],
+    )
+    assert settings.internal_endpoint.startswith("https://")
+    assert secure.get_object(Bucket=name, Key="runs/a.json")["Body"].read() == b"{}"
+    # the operator's plain-HTTP tools are not evaluated
+    assert operator.get_object(Bucket=name, Key="runs/a.json")["Body"].read() == b"{}"
