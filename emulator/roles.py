@@ -8,13 +8,13 @@ before it expires, as the services themselves reuse theirs.
 
 from __future__ import annotations
 
-import inspect
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from emulator.iam import credentials as iam_credentials
+from emulator.runtime_identity import needs_renewal
 
 _REFRESH_BEFORE = timedelta(minutes=5)
 _cache: dict[tuple[str, str, str], iam_credentials.RoleCredentials] = {}
@@ -34,7 +34,7 @@ def service_credentials(
     key = (role_arn, service, source_arn)
     with _lock:
         cached = _cache.get(key)
-        if cached is not None and _expires_after(cached, datetime.now(UTC) + _REFRESH_BEFORE):
+        if cached is not None and not needs_renewal(cached, _REFRESH_BEFORE):
             return cached
     session = f"{service.split('.', 1)[0]}-{uuid.uuid4().hex[:16]}"
     issued = _issue(role_arn, session, region, service, source_arn, source_account)
@@ -55,28 +55,9 @@ def client_kwargs(credentials: iam_credentials.RoleCredentials) -> dict[str, Any
 def _issue(
     role_arn: str, session: str, region: str, service: str, source_arn: str, source_account: str
 ) -> iam_credentials.RoleCredentials:
-    issue = iam_credentials.issue_role_credentials
-    not_assumable = getattr(iam_credentials, "RoleNotAssumable", None)
     try:
-        if "service" in inspect.signature(issue).parameters:
-            return issue(
-                role_arn,
-                session,
-                region,
-                service=service,
-                source_arn=source_arn,
-                source_account=source_account,
-            )
-        # The trust-policy check arrives with the IAM engine; until then the role is assumed unchecked.
-        return issue(role_arn, session, region)
-    except Exception as exc:
-        if not_assumable is not None and isinstance(exc, not_assumable):
-            raise RoleNotUsable(str(exc)) from exc
-        raise
-
-
-def _expires_after(credentials: iam_credentials.RoleCredentials, moment: datetime) -> bool:
-    expiration = credentials.expiration
-    if expiration.tzinfo is None:
-        expiration = expiration.replace(tzinfo=UTC)
-    return expiration > moment
+        return iam_credentials.issue_role_credentials(
+            role_arn, session, region, service=service, source_arn=source_arn, source_account=source_account
+        )
+    except iam_credentials.RoleNotAssumable as exc:
+        raise RoleNotUsable(str(exc)) from exc
