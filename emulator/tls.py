@@ -270,6 +270,9 @@ class KeepAliveMixin:
     # An idle kept-alive connection is closed after this long (clients reconnect: urllib3 checks a pooled
     # connection before it reuses it).
     timeout = 120.0
+    # An answer goes out as two writes (head, then body): with Nagle's algorithm the body would wait for
+    # the client's delayed acknowledgement of the head, about 40 ms, on every request of a kept connection.
+    disable_nagle_algorithm = True
     close_connection: bool
     headers: Any
     rfile: Any
