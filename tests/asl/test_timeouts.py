@@ -84,7 +84,14 @@ def tasks() -> dict[str, dict[str, Any]]:
 
 def test_the_environments_keep_the_modules_default_timeouts() -> None:
     """The test below reads the module defaults: no environment may override them unnoticed."""
-    for path in (ROOT / "infra" / "envs").rglob("*.tf*"):
+    sources = [
+        path
+        for path in (ROOT / "infra" / "envs").rglob("*")
+        if path.suffix in {".tf", ".tfvars"}
+        and not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    ]
+    assert len(sources) >= 8, sources
+    for path in sources:
         text = path.read_text(encoding="utf-8")
         assert "lambda_timeouts" not in text, f"{path.relative_to(ROOT)} overrides lambda_timeouts"
         assert "glue_timeout_minutes" not in text, f"{path.relative_to(ROOT)} overrides glue_timeout_minutes"
