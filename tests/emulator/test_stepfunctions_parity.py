@@ -389,3 +389,26 @@ def test_a_lambda_task_allowed_by_the_role_runs(emulator, machine_role, function
 
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == {"n": 1}
+
+
+def test_a_glue_task_without_glue_start_job_run_fails_with_glues_access_denied(emulator):
+    if not iam_enforced(emulator):
+        pytest.skip("the emulator under test enforces no IAM policies")
+    role = create_role(emulator, ["lambda:InvokeFunction"])
+    definition = {
+        "StartAt": "Load",
+        "States": {
+            "Load": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::glue:startJobRun.sync",
+                "Parameters": {"JobName": "any-job"},
+                "End": True,
+            }
+        },
+    }
+
+    described, _ = run(emulator, definition, role)
+
+    assert described["status"] == "FAILED"
+    assert described["error"] == "Glue.AccessDeniedException"
+    assert "glue:StartJobRun" in described["cause"]
