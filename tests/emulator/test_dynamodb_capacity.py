@@ -570,3 +570,39 @@ def test_bad_requests_keep_moto_errors_and_consume_nothing(emulator, capacity) -
     assert missing_key.value.response["Error"]["Code"] == "ValidationException"
     assert missing_table.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert put_units(dynamodb, table, sized("a", 10)) == 1.0  # the refused put gave its unit back
+
+
+def test_batch_get_item_returns_the_keys_past_the_rate_as_unprocessed_keys(emulator, capacity) -> None:
+    dynamodb, table = client(emulator), new_table(emulator, wcu=5, rcu=1)
+    for key in "abc":
+        dynamodb.put_item(TableName=table, Item=sized(key, 10))
+    capacity.post("dynamodb", {"clock": "frozen", "burst_seconds": 0})
+    keys = [{"k": {"S": key}} for key in "abc"]
+
+    answer = dynamodb.batch_get_item(RequestItems={table: {"Keys": keys}}, ReturnConsumedCapacity="TOTAL")
+    with pytest.raises(ClientError) as none_read:
+        dynamodb.batch_get_item(RequestItems={table: {"Keys": keys[2:]}})
+
+    assert sorted(item["k"]["S"] for item in answer["Responses"][table]) == ["a", "b"]  # half a unit each
+    assert answer["UnprocessedKeys"] == {table: {"Keys": keys[2:]}}
+    assert answer["ConsumedCapacity"] == [{"TableName": table, "CapacityUnits": 1.0}]
+    assert error_of(none_read)[0] == "ProvisionedThroughputExceededException"
+
+
+def test_a_transaction_past_the_rate_is_cancelled_and_writes_nothing(emulator, capacity) -> None:
+    dynamodb, table = client(emulator), new_table(emulator, wcu=3)
+    capacity.post("dynamodb", {"clock": "frozen", "burst_seconds": 0})
+    put_units(dynamodb, table, sized("first", 10))  # 2 of the second's 3 units left
+
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(  # two 1 KB puts at twice their units: 4
+            TransactItems=[{"Put": {"TableName": table, "Item": sized(key, KB)}} for key in "ab"]
+        )
+
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert [reason["Code"] for reason in cancelled.value.response["CancellationReasons"]] == [
+        "ThrottlingError",
+        "ThrottlingError",
+    ]
+    assert stored_keys(dynamodb, table) == {"first"}
+    assert put_units(dynamodb, table, sized("c", KB)) == 1.0  # the cancelled transaction took nothing
