@@ -277,6 +277,37 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 @app.command()
+def iam(
+    on: Annotated[
+        bool, typer.Option("--on", help="Authorize role sessions' requests (the default).")
+    ] = False,
+    off: Annotated[bool, typer.Option("--off", help="Allow every request, as without IAM.")] = False,
+    credentials: Annotated[
+        str | None, typer.Option(help="ROLE_ARN: print credentials of this role as --service gets them.")
+    ] = None,
+    service: Annotated[
+        str, typer.Option(help="The service principal assuming the role.")
+    ] = "lambda.amazonaws.com",
+    port: PortOption = None,
+):
+    """IAM enforcement: switch it (--on/--off), show it and its denials, or issue role credentials."""
+    if on and off:
+        raise typer.BadParameter("give --on or --off, not both")
+    client = _running_client(port)
+    if credentials:
+        issued = _control(
+            lambda: client.post("iam/credentials", {"role_arn": credentials, "service": service})
+        )
+        print(json.dumps(issued, indent=2))
+        return
+    if on or off:
+        state = _control(lambda: client.post("iam", {"enforcement": on}))
+    else:
+        state = _control(lambda: client.get("iam"))
+    print(json.dumps(state, indent=2))
+
+
+@app.command()
 def outbox(
     last: Annotated[bool, typer.Option(help="Print the newest message in full.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,

@@ -578,3 +578,95 @@ def test_tls_only_bucket_policy_denies_plain_http_and_lets_https_in(emulator):
     assert secure.get_object(Bucket=name, Key="runs/a.json")["Body"].read() == b"{}"
     # the operator's plain-HTTP tools are not evaluated
     assert operator.get_object(Bucket=name, Key="runs/a.json")["Body"].read() == b"{}"
+
+
+# --- more services: ARNs and denial shapes as boto3 reads them -----------------------------------
+
+
+def test_kms_key_arn_from_an_alias_and_denial(emulator):
+    kms = emulator.client("kms")
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    alias = f"alias/iam-{uuid.uuid4().hex[:6]}"
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
+    role = Role(emulator, allow("kms:GenerateDataKey", key_arn))
+    client = role.client("kms")
+    assert len(client.generate_data_key(KeyId=alias, KeySpec="AES_256")["Plaintext"]) == 32
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"secret")["CiphertextBlob"]
+    code, status, _ = error_of(lambda: client.decrypt(CiphertextBlob=blob))
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert last_denial(emulator)["resource"] == key_arn  # the key the ciphertext names
+    role.put_policy(allow(["kms:GenerateDataKey", "kms:Decrypt"], key_arn))
+    assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
+
+
+def test_eventbridge_rule_arn_and_denial(emulator):
+    role = Role(emulator)
+    client = role.client("events")
+    code, status, _ = error_of(lambda: client.describe_rule(Name="nightly-etl-daily"))
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert last_denial(emulator)["resource"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/nightly-etl-daily"
+    error_of(lambda: client.put_events(Entries=[{"Source": "etl", "DetailType": "t", "Detail": "{}"}]))
+    assert last_denial(emulator)["resource"] == f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+
+
+def test_cloudwatch_put_metric_data_is_narrowed_by_its_namespace(emulator):
+    condition = {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+    role = Role(emulator, allow("cloudwatch:PutMetricData", "*", Condition=condition))
+    client = role.client("cloudwatch")
+    metric = [{"MetricName": "rows", "Value": 1.0}]
+    code, status, message = error_of(lambda: client.put_metric_data(Namespace="Other", MetricData=metric))
+    assert (code, status) == ("AccessDenied", 403)
+    assert "cloudwatch:PutMetricData on resource: * " in message
+    # allowed: the request reaches the emulator's CloudWatch, whatever protocol boto3 speaks to it
+    try:
+        client.put_metric_data(Namespace="Glue", MetricData=metric)
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] not in ("AccessDenied", "AccessDeniedException")
+
+
+def test_sts_get_caller_identity_needs_no_permission_and_assume_role_does(emulator):
+    role = Role(emulator)
+    sts = role.client("sts")
+    assert sts.get_caller_identity()["Arn"] == role.session_arn
+    code, status, _ = error_of(lambda: sts.assume_role(RoleArn=role.arn, RoleSessionName="again"))
+    assert (code, status) == ("AccessDenied", 403)
+    assert last_denial(emulator)["resource"] == role.arn
+
+
+def test_iam_calls_of_a_role_session_are_authorized_too(emulator):
+    role = Role(emulator)
+    code, status, _ = error_of(lambda: role.client("iam").get_role(RoleName=role.name))
+    assert (code, status) == ("AccessDenied", 403)
+    assert last_denial(emulator)["resource"] == role.arn
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_cli_switches_enforcement_and_issues_credentials(emulator, table):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    def cli(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "emulator", "iam", *args, "--port", str(emulator.port)],
+            cwd=ROOT,
+            env={**os.environ, "EMULATOR_STATE_DIR": str(emulator.state_dir)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    role = Role(emulator)
+    assert cli("--off")["enforcement"] is False
+    assert role.client("dynamodb").describe_table(TableName=table)["Table"]["TableName"] == table
+    assert cli("--on")["enforcement"] is True
+    assert cli()["enforcement"] is True
+    issued = cli("--credentials", role.arn, "--service", "lambda.amazonaws.com")
+    assert issued["RoleArn"] == role.arn and issued["AccessKeyId"]
