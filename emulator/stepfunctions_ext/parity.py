@@ -7,6 +7,9 @@
   a state's input after ``Parameters`` or ``ItemSelector`` (moto checked only results and outputs).
 - An execution's history holds at most 25,000 events: event 25,000 is ``ExecutionFailed`` with
   ``States.Runtime``, "The execution reached the maximum number of history events (25000)." (moto had no cap).
+- A Parallel branch or Map iteration that fails with a ``States.`` error (``States.DataLimitExceeded``,
+  ``States.TaskFailed``, ...) fails its state with that error; moto turned it into a custom error name, which
+  may not start with ``States.``, and failed the execution with States.Runtime ``ValueError`` instead.
 - A stopped execution keeps the error and cause given to StopExecution and its stop date, and is ABORTED at
   once, even while a task is still running (moto ignored error and cause, and changed the status only when the
   running state returned).
@@ -62,6 +65,7 @@ def install() -> None:
     _install_error_matching()
     _install_payload_quota()
     _install_history_cap()
+    _install_branch_errors()
     _install_stop()
 
 
@@ -186,6 +190,33 @@ class _HistoryFailure:
         self.event_details = {
             "executionFailedEventDetails": {"error": STATES_RUNTIME, "cause": HISTORY_LIMIT_CAUSE}
         }
+
+
+# -- errors of Parallel branches and Map iterations ----------------------------------------------------
+
+
+def _install_branch_errors() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    for module in (branches_decl, iteration_worker):
+        module.CustomErrorName = _propagated_error_name  # type: ignore[attr-defined]
+
+
+def _propagated_error_name(error_name: str | None) -> Any:
+    """The error name a failed branch or iteration passes up: a States one stays a States one."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    if error_name is not None and error_name.startswith("States."):
+        try:
+            return StatesErrorName(typ=StatesErrorNameType.from_name(error_name))
+        except ValueError:
+            pass
+    return CustomErrorName(error_name=error_name)
 
 
 # -- StopExecution ------------------------------------------------------------------------------------

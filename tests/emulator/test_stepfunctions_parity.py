@@ -165,6 +165,31 @@ def test_a_catcher_naming_data_limit_exceeded_catches_it(emulator, machine_role)
     assert json.loads(described["output"])["Error"] == "States.DataLimitExceeded"
 
 
+def test_a_parallel_branchs_data_limit_exceeded_fails_the_parallel_state_with_that_error(
+    emulator, machine_role
+):
+    def parallel(catch: list[str]) -> dict[str, Any]:
+        branch = {
+            "StartAt": "B",
+            "States": {"B": {"Type": "Pass", "Parameters": {"a.$": "$.v", "b.$": "$.v"}, "End": True}},
+        }
+        fan_out = {
+            "Type": "Parallel",
+            "Branches": [branch],
+            "Catch": [{"ErrorEquals": catch, "Next": "Caught"}],
+            "End": True,
+        }
+        return {"StartAt": "FanOut", "States": {"FanOut": fan_out, "Caught": {"Type": "Pass", "End": True}}}
+
+    uncaught, _ = run(emulator, parallel(["States.ALL"]), machine_role, {"v": "x" * 140_000})
+    caught, _ = run(emulator, parallel(["States.DataLimitExceeded"]), machine_role, {"v": "x" * 140_000})
+
+    assert uncaught["status"] == "FAILED"
+    assert uncaught["error"] == "States.DataLimitExceeded"
+    assert caught["status"] == "SUCCEEDED"
+    assert json.loads(caught["output"])["Error"] == "States.DataLimitExceeded"
+
+
 def test_states_runtime_is_caught_neither_by_states_all_nor_by_its_own_name(emulator, machine_role):
     for catch in (["States.ALL"], ["States.Runtime"]):
         definition = doubling_task(catch)
