@@ -13,8 +13,10 @@ What a job needs (the same definition works in AWS):
 - ``Timeout`` (minutes; the run's overrides the job's) ends a run in TIMEOUT; ``ExecutionProperty.
   MaxConcurrentRuns`` (default 1) refuses further StartJobRun calls with ConcurrentRunsExceededException.
 
-The script runs as ``python script.py ...`` with the emulator's endpoint in AWS_ENDPOINT_URL, so boto3 reaches
-the emulator from the driver and the executors alike. Spark's own settings belong to the script; those that
+The script runs as ``python script.py ...`` with the emulator's internal endpoint in AWS_ENDPOINT_URL (and its
+CA in AWS_CA_BUNDLE), so boto3 reaches the emulator from the driver and the executors alike, as the job's
+``Role``: each run gets that role's credentials (session ``GlueJobRunnerSession``), and reads its script and
+writes its logs with them too. A role Glue cannot assume fails the run. Spark's own settings belong to the script; those that
 keep a local run to seconds rather than tens of seconds: ``spark.ui.enabled=false``,
 ``spark.ui.showConsoleProgress=false``, ``spark.sql.shuffle.partitions`` small (2-8, not 200), and no
 ``.master(...)`` in the script (locally Spark defaults to ``local[*]``; in Glue the cluster sets it).

@@ -77,6 +77,8 @@ locals {
       [
         { sid = "PublishStatus", actions = ["sns:Publish"], resources = [var.status_topic_arn] },
         { sid = "ReadRun", actions = ["dynamodb:GetItem"], resources = [var.runs_table_arn] },
+        # Without s3:ListBucket, S3 answers a missing report 403 AccessDenied instead of 404 NoSuchKey.
+        { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
         { sid = "ReadReport", actions = ["s3:GetObject"], resources = [local.staging_runs_objects] },
       ],
       var.redash_api_key_parameter == "" ? [] : [
@@ -85,6 +87,8 @@ locals {
     )
     track_failure = [
       { sid = "FailRun", actions = local.runs_table_item_actions, resources = [var.runs_table_arn] },
+      # A run that failed before its manifest was written has none: reading it must answer NoSuchKey.
+      { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
       { sid = "ReadWriteRunFiles", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.staging_runs_objects] },
       { sid = "RequeueRetries", actions = ["sqs:SendMessage"], resources = [var.retry_queue_arn] },
     ]
