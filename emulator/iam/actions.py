@@ -62,19 +62,26 @@ class Scope:
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
-def scope_of(headers: Mapping[str, str], args: Mapping[str, str]) -> Scope | None:
-    """The credential scope a request is signed with (None: unsigned)."""
+def scope_of(
+    headers: Mapping[str, str], args: Mapping[str, str], default_region: str = "us-east-1"
+) -> Scope | None:
+    """The credential scope a request is signed with (None: unsigned). SigV2 names no region or service:
+    only S3 still takes it."""
     authorization = headers.get("Authorization")
     if authorization:
         match = _SCOPE.search(authorization)
         if match:
             return Scope(*match.groups())
+        if authorization.startswith("AWS "):  # S3's SigV2: "AWS AKID:signature"
+            return Scope(authorization[4:].split(":", 1)[0], default_region, "s3")
         return None
     credential = args.get("X-Amz-Credential")
     if credential:
         parts = credential.split("/")
         if len(parts) == 5:
             return Scope(parts[0], parts[2], parts[3])
+    if args.get("AWSAccessKeyId"):  # S3's SigV2 query string (presigned URLs to a custom endpoint)
+        return Scope(args["AWSAccessKeyId"], default_region, "s3")
     return None
 
 
@@ -84,7 +91,7 @@ def access_key_of(environ: Mapping[str, Any]) -> str | None:
     if authorization:
         start = authorization.find("Credential=")
         if start < 0:
-            return None
+            return authorization[4:].split(":", 1)[0] or None if authorization.startswith("AWS ") else None
         start += 11
         end = authorization.find("/", start)
         return authorization[start:end] if end > start else None
@@ -92,6 +99,8 @@ def access_key_of(environ: Mapping[str, Any]) -> str | None:
     if "X-Amz-Credential=" in query:
         credential = urllib.parse.parse_qs(query).get("X-Amz-Credential", [""])[0]
         return credential.split("/", 1)[0] or None
+    if "AWSAccessKeyId=" in query:
+        return urllib.parse.parse_qs(query).get("AWSAccessKeyId", [""])[0] or None
     return None
 
 
@@ -139,6 +148,14 @@ class Wire:
 # --- the services ----------------------------------------------------------------------------------
 
 
+def _unique(checks: list[Check]) -> tuple[Check, ...]:
+    """The checks in order, each (action, resource) once."""
+    seen: dict[tuple[str, str], Check] = {}
+    for check in checks:
+        seen.setdefault((check.action, check.resource), check)
+    return tuple(seen.values())
+
+
 def _one(wire: Wire, action: str, resource: str, **keys: str | None) -> tuple[Check, ...]:
     return (Check(action, resource, {k.lower(): (v,) for k, v in keys.items() if v is not None}),)
 
@@ -169,7 +186,7 @@ def _dynamodb(wire: Wire, operation: str) -> tuple[Check, ...]:
                     checks.append(Check(f"dynamodb:{actions[kind]}", table(request["TableName"])))
         if not checks:
             raise UnmappedRequest(f"{operation} names no table")
-        return tuple(dict.fromkeys(checks))
+        return _unique(checks)
     name = body.get("TableName")
     if isinstance(name, str):
         arn = table(name)
@@ -747,7 +764,7 @@ def _s3_delete_objects(wire: Wire, bucket_arn: str) -> tuple[Check, ...]:
             checks.append(Check(action, f"{bucket_arn}/{fields['Key']}"))
     if not checks:
         raise UnmappedRequest("DeleteObjects names no object")
-    return tuple(dict.fromkeys(checks))
+    return _unique(checks)
 
 
 # --- dispatch ------------------------------------------------------------------------------------
