@@ -316,6 +316,36 @@ def test_an_unreadable_manifest_fails_the_job_with_a_clear_error(emulator, stage
     )
 
 
+def job_role(emulator, name: str, run: StagedRun) -> str:
+    """A role for the job with the grants infra/modules/compute gives the deployed job's role, on this
+    test's bucket (code under glue/, run files under runs/) and table."""
+    bucket = f"arn:aws:s3:::{run.bucket}"
+    statements = [
+        {"Action": ["s3:GetObject"], "Resource": [f"{bucket}/glue/*"]},
+        {"Action": ["s3:ListBucket"], "Resource": [bucket]},
+        {"Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": [f"{bucket}/runs/*"]},
+        {
+            "Action": ["dynamodb:BatchWriteItem"],
+            "Resource": [f"arn:aws:dynamodb:us-east-1:123456789012:table/{run.table}"],
+        },
+        {
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": ["arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/*"],
+        },
+    ]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam = emulator.client("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **s} for s in statements]}
+    iam.put_role_policy(RoleName=name, PolicyName="load-orders", PolicyDocument=json.dumps(policy))
+    return arn
+
+
 def deploy_job(emulator, run: StagedRun, tmp_path: Path) -> str:
     """The job as Terraform deploys it: the script and the pipeline package (--extra-py-files) in S3."""
     package = tmp_path / "pipeline.zip"
@@ -328,7 +358,7 @@ def deploy_job(emulator, run: StagedRun, tmp_path: Path) -> str:
     name = f"load-orders-{uuid.uuid4().hex[:8]}"
     emulator.client("glue").create_job(
         Name=name,
-        Role="arn:aws:iam::123456789012:role/etl-glue",
+        Role=job_role(emulator, name, run),
         Command={
             "Name": "glueetl",
             "ScriptLocation": f"s3://{run.bucket}/glue/load_orders.py",
