@@ -115,6 +115,8 @@ class RoleCache:
         compiled = [_compile(f"{role.name}/{name}", doc, errors) for name, doc in role.policies.items()]
         compiled += [_compile(p.name, _managed_document(p), errors) for p in role.managed_policies.values()]
         policies = tuple(p for p in compiled if p is not None)
+        for error in errors:
+            log.warning("role %s: a policy that cannot be read grants nothing: %s", role_arn, error)
         result = RolePolicies(
             role_arn=role_arn,
             role_id=role.id,
