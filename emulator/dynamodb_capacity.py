@@ -35,8 +35,14 @@ request, the minute's figures are added up in memory and read when CloudWatch is
 
 The checks patch moto's DynamoDB handler methods, so they apply to every path into moto, including the
 BatchWriteItem requests the ``dynamodb_faults`` extension forwards after leaving its own items out (those
-consume nothing). ``POST /_emulator/dynamodb`` sets the knobs (see ``CapacitySettings``); ``enabled: false``
-leaves moto's answers as they were.
+consume nothing). A BatchWriteItem to tables without a rate (the loader's, by default) is not sized up front:
+each item is counted as moto writes it, its size read from the speedups' running total, so that the check
+costs the loader little. ``POST /_emulator/dynamodb`` sets the knobs (see ``CapacitySettings``); ``enabled:
+false`` leaves moto's answers as they were.
+
+Not modelled: global secondary indexes (their own capacity, the writes a table write makes to them),
+partitions and hot keys, account quotas, PartiQL statements (ExecuteStatement and its batch and
+transaction forms consume nothing here).
 """
 
 from __future__ import annotations
