@@ -241,6 +241,30 @@ def test_a_role_whose_trust_policy_does_not_name_lambda_is_refused_at_create_and
     assert client.get_function_configuration(FunctionName=existing)["Role"] != untrusting
 
 
+def test_an_invocation_after_the_role_stopped_trusting_lambda_fails_with_the_same_error(emulator):
+    iam, client = emulator.client("iam"), emulator.client("lambda")
+    role_name = unique("trust-revoked")
+    role = create_role(emulator, role_name, ["logs:*"])
+    name = unique("fn")
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": zipped({"app.py": IDENTITY_HANDLER})},
+    )
+    iam.update_assume_role_policy(
+        RoleName=role_name, PolicyDocument=LAMBDA_TRUST.replace("lambda.amazonaws.com", "glue.amazonaws.com")
+    )
+
+    with pytest.raises(client.exceptions.InvalidParameterValueException) as refused:
+        client.invoke(FunctionName=name, Payload=b"{}")
+
+    assert refused.value.response["Error"]["Message"] == (
+        "The role defined for the function cannot be assumed by Lambda."
+    )
+
+
 def test_module_state_survives_between_invocations_of_a_warm_environment(emulator, deploy):
     name = deploy({"app.py": STATE_HANDLER})
 
@@ -628,9 +652,7 @@ def _order_machine(function_arn: str) -> dict[str, Any]:
     }
 
 
-def test_a_state_machine_retries_transient_errors_and_catches_invalid_orders_by_class_name(
-    emulator, deploy, role_arn
-):
+def test_a_state_machine_retries_transient_errors_and_catches_invalid_orders_by_class_name(emulator, deploy):
     dynamodb, sfn = emulator.client("dynamodb"), emulator.client("stepfunctions")
     orders_table, attempts_table = unique("orders"), unique("attempts")
     _create_table(dynamodb, orders_table)
@@ -648,7 +670,14 @@ def test_a_state_machine_retries_transient_errors_and_catches_invalid_orders_by_
     )
     function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
     machine_arn = sfn.create_state_machine(
-        name=unique("load-orders"), definition=json.dumps(_order_machine(function_arn)), roleArn=role_arn
+        name=unique("load-orders"),
+        definition=json.dumps(_order_machine(function_arn)),
+        roleArn=create_role(
+            emulator,
+            unique("states-invoke"),
+            ["lambda:InvokeFunction"],
+            trust=LAMBDA_TRUST.replace("lambda.amazonaws.com", "states.amazonaws.com"),
+        ),
     )["stateMachineArn"]
     orders = [
         {"order_id": "o-1", "amount": 10.5, "customer": "ann"},
