@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from emulator.app import EmulatorApp, aws_error, json_response, target_is
 from emulator.settings import ACCOUNT_ID
-from emulator.stepfunctions_ext import events, integrations, models, parity
+from emulator.stepfunctions_ext import events, integrations, jsonpath_cache, models, parity
 
 
 class StepFunctionsExtension:
@@ -22,6 +22,7 @@ class StepFunctionsExtension:
     def install(self, app: EmulatorApp) -> None:
         region = app.settings.region
         parity.install()
+        jsonpath_cache.install()
         integrations.install(app.settings)
         events.install()
         app.intercept(

@@ -333,8 +333,11 @@ def test_stop_execution_aborts_at_once_with_the_error_and_cause_given(emulator, 
     assert described["error"] == "Operator.Cancelled"
     assert described["cause"] == "wrong file"
     assert abs(described["stopDate"] - stopped["stopDate"]) < timedelta(milliseconds=2)
-    time.sleep(4)
-    aborted = [e for e in history(emulator, execution) if e["type"] == "ExecutionAborted"]
+    # The interpreter records the abort once the running invocation returns.
+    deadline = time.monotonic() + 30
+    while not (aborted := [e for e in history(emulator, execution) if e["type"] == "ExecutionAborted"]):
+        assert time.monotonic() < deadline, "no ExecutionAborted event"
+        time.sleep(0.5)
     assert aborted[0]["executionAbortedEventDetails"] == {
         "error": "Operator.Cancelled",
         "cause": "wrong file",
