@@ -46,7 +46,9 @@ def install() -> None:
 
 def announce(execution: Any) -> None:
     """Put the execution's current status on the bus, once per status."""
-    if str(getattr(execution, "sm_type", "STANDARD")) == "EXPRESS" or execution.exec_status is None:
+    # moto's ``sm_type`` is always STANDARD; the state machine's ``type`` is what CreateStateMachine set.
+    machine_type = getattr(execution.state_machine, "type", None)
+    if getattr(machine_type, "value", machine_type) == "EXPRESS" or execution.exec_status is None:
         return
     status = execution.exec_status.value
     with _lock:

@@ -347,3 +347,21 @@ def test_a_state_machine_target_whose_role_may_not_start_executions_fails(emulat
     assert "AccessDenied" in delivery["error"]
     assert "states:StartExecution" in delivery["error"]
     assert emulator.client("stepfunctions").list_executions(stateMachineArn=tracker)["executions"] == []
+
+
+def test_an_express_workflow_puts_no_status_events(emulator, machine_role):
+    url, queue_arn = queue(emulator)
+    sfn = emulator.client("stepfunctions")
+    express = sfn.create_state_machine(
+        name=unique("express"), definition=json.dumps(PASS), roleArn=machine_role, type="EXPRESS"
+    )["stateMachineArn"]
+    rule_arn = rule(
+        emulator,
+        {"source": ["aws.states"], "detail": {"stateMachineArn": [express]}},
+        [{"Id": "q", "Arn": queue_arn}],
+    )
+
+    sfn.start_execution(stateMachineArn=express, input="{}")
+
+    assert deliveries(emulator, rule_arn) == []
+    assert received(emulator, url, 1, timeout=2) == []
