@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from emulator.iam.credentials import RoleCredentials, issue_role_credentials
+from emulator.iam.credentials import RoleCredentials, check_trust, issue_role_credentials
 from emulator.settings import ACCOUNT_ID, EmulatorSettings
 
 LAMBDA_SERVICE = "lambda.amazonaws.com"
@@ -36,6 +36,12 @@ def assume_role(
         source_arn=source_arn,
         source_account=ACCOUNT_ID,
     )
+
+
+def check_assumable(role_arn: str, service: str, source_arn: str) -> None:
+    """Whether ``service`` could assume ``role_arn`` for ``source_arn``, without issuing credentials: raises
+    ``RoleNotAssumable`` when it could not."""
+    check_trust(role_arn, service, source_arn=source_arn, source_account=ACCOUNT_ID)
 
 
 def sdk_environment(credentials: RoleCredentials, settings: EmulatorSettings) -> dict[str, str]:

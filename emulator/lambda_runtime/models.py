@@ -224,9 +224,7 @@ def check_role_assumable(role_arn: str, ref: FunctionRef) -> None:
     """What CreateFunction and UpdateFunctionConfiguration check of a Role: that Lambda can assume it for
     the function (InvalidParameterValueException otherwise, as AWS answers)."""
     try:
-        runtime_identity.assume_role(
-            role_arn, ref.name, ref.region, runtime_identity.LAMBDA_SERVICE, ref.function_arn
-        )
+        runtime_identity.check_assumable(role_arn, runtime_identity.LAMBDA_SERVICE, ref.function_arn)
     except RoleNotAssumable:
         raise InvalidParameterValue(ROLE_NOT_ASSUMABLE) from None
 
