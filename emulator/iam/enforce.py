@@ -240,8 +240,8 @@ class IamEnforcement:
     def authorize(self, request: Request, identity: credentials.RoleCredentials) -> Response | None:
         """None when the request may go on; otherwise the service's AccessDenied answer."""
         scope = scope_of(request.headers, request.args)
-        if scope is None:
-            return None
+        if scope is None:  # the session's key, but no scope to tell the service by: never let it through
+            return self._unmapped(request, identity, "unknown", "its credential scope cannot be read")
         try:
             authorization = authorization_of(request, scope)
         except UnmappedRequest as exc:

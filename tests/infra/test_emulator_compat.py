@@ -64,25 +64,62 @@ def test_a_tls_only_bucket_policy_lets_requests_through(emulator):
     assert s3.get_object(Bucket="compat-tls-only", Key="new")["Body"].read() == b"written"
 
 
-def test_bucket_policy_conditions_see_the_request_as_tls(emulator):
-    denies_tls = _bucket_with_policy(
-        emulator, "compat-deny-tls", {"Condition": {"Bool": {"aws:SecureTransport": "true"}}}
+def _role_s3(emulator, secure: bool) -> object:
+    """S3 as a role session sees it (bucket policies bind role sessions, not the operator's keys), over
+    https:// (with the emulator's CA) or plain http://."""
+    import uuid
+
+    import boto3
+
+    from emulator.settings import EmulatorSettings
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam = emulator.client("iam")
+    name = f"compat-{uuid.uuid4().hex[:8]}"
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    allow = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="s3",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
     )
-    denies_plain = _bucket_with_policy(
+    issued = emulator.control.post("iam/credentials", {"role_arn": arn, "service": "lambda.amazonaws.com"})
+    settings = EmulatorSettings(state_dir=emulator.state_dir, port=emulator.port)
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.internal_endpoint if secure else emulator.endpoint,
+        verify=str(settings.ca_bundle) if secure else None,
+        region_name="us-east-1",
+        aws_access_key_id=issued["AccessKeyId"],
+        aws_secret_access_key=issued["SecretAccessKey"],
+        aws_session_token=issued["SessionToken"],
+    )
+
+
+def test_bucket_policy_conditions_see_the_transport(emulator):
+    _bucket_with_policy(emulator, "compat-deny-tls", {"Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+    _bucket_with_policy(
         emulator, "compat-deny-plain", {"Condition": {"Bool": {"aws:SecureTransport": "false"}}}
     )
+    over_tls, over_http = _role_s3(emulator, secure=True), _role_s3(emulator, secure=False)
 
     with pytest.raises(ClientError) as denied:
-        denies_tls.get_object(Bucket="compat-deny-tls", Key="k")
+        over_tls.get_object(Bucket="compat-deny-tls", Key="k")
 
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert denies_plain.get_object(Bucket="compat-deny-plain", Key="k")["Body"].read() == b"v"
+    assert over_tls.get_object(Bucket="compat-deny-plain", Key="k")["Body"].read() == b"v"
+    assert over_http.get_object(Bucket="compat-deny-tls", Key="k")["Body"].read() == b"v"
 
 
 def test_an_unconditional_deny_still_denies(emulator):
-    s3 = _bucket_with_policy(emulator, "compat-deny-all", {})
+    _bucket_with_policy(emulator, "compat-deny-all", {})
 
     with pytest.raises(ClientError) as denied:
-        s3.get_object(Bucket="compat-deny-all", Key="k")
+        _role_s3(emulator, secure=True).get_object(Bucket="compat-deny-all", Key="k")
 
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
