@@ -297,6 +297,11 @@ class KeepAliveMixin:
             return
         super().send_header(keyword, value)  # type: ignore[misc]
 
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):  # an idle kept connection reaching ``timeout``
+            return
+        super().log_error(format, *args)  # type: ignore[misc]
+
 
 def _content_length(headers: Any) -> int | None:
     """The request body's length, 0 without one; None when the connection cannot be kept (chunked, bad)."""

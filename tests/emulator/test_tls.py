@@ -163,6 +163,20 @@ def test_a_body_the_application_left_unread_does_not_spoil_the_next_request(smal
         connection.close()
 
 
+def test_an_idle_kept_connection_is_closed_after_the_handlers_timeout(small_server, monkeypatch, caplog):
+    server, context = small_server
+    monkeypatch.setattr(_Handler, "timeout", 0.5)
+    connection = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=5, context=context)
+    connection.request("GET", "/")
+    assert connection.getresponse().read() == b"https /"
+    idle_since = time.monotonic()
+
+    assert connection.sock.recv(1) == b""  # the server closed it
+    assert 0.4 < time.monotonic() - idle_since < 3
+    assert "timed out" not in caplog.text  # an idle connection closing is not an error
+    connection.close()
+
+
 def test_a_client_that_asks_to_close_gets_its_connection_closed(small_server):
     server, _ = small_server
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
