@@ -68,6 +68,11 @@ class StepFunctionsExtension:
                     f"The input of the execution is {size} bytes, over the maximum of "
                     f"{parity.MAX_PAYLOAD_BYTES} bytes (UTF-8).",
                 )
+        if request.headers.get("X-Amz-Target", "").endswith(".StartSyncExecution"):
+            # moto implements no synchronous (Express) executions; the input limit above still applies.
+            return aws_error(
+                "NotImplemented", "StartSyncExecution (synchronous Express executions) is not emulated", 501
+            )
         if body.get("name"):
             return app.forward(request)
         # AWS names an execution started without a name with a UUID (moto named it "None").

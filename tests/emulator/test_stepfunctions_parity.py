@@ -12,7 +12,9 @@ import zipfile
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 LIMIT = 256 * 1024
@@ -262,6 +264,34 @@ def test_start_execution_refuses_an_input_over_256_kib_counted_in_utf8_bytes(emu
     )
     assert len(exactly.encode()) == LIMIT
     assert finish(emulator, accepted["executionArn"])["status"] == "SUCCEEDED"
+
+
+def test_start_sync_execution_refuses_an_oversized_input_and_is_otherwise_not_emulated(
+    emulator, machine_role
+):
+    # StartSyncExecution's host prefix (sync-) cannot be put in front of an IP address.
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=emulator.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(inject_host_prefix=False, retries={"total_max_attempts": 1}),
+    )
+    arn = sfn.create_state_machine(
+        name=unique("express"),
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
+        roleArn=machine_role,
+        type="EXPRESS",
+    )["stateMachineArn"]
+
+    with pytest.raises(ClientError) as oversized:
+        sfn.start_sync_execution(stateMachineArn=arn, input=json.dumps({"v": "x" * LIMIT}))
+    with pytest.raises(ClientError) as fitting:
+        sfn.start_sync_execution(stateMachineArn=arn, input="{}")
+
+    assert oversized.value.response["Error"]["Code"] == "InvalidExecutionInput"
+    assert fitting.value.response["Error"]["Code"] == "NotImplemented"
 
 
 def test_an_execution_started_without_a_name_is_named_with_a_uuid(emulator, machine_role):
