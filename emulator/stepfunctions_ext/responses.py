@@ -1,6 +1,8 @@
 """Wire handlers for the added Step Functions actions, and the API behaviours moto's answers lack:
-StartExecution's 256 KiB input limit and generated execution name, StopExecution's error and cause, the stop
-date of a TIMED_OUT execution."""
+StartExecution's 256 KiB input limit and generated execution name, StopExecution's error and cause,
+GetExecutionHistory's pages, the stop date of a TIMED_OUT execution and the JSON text of a string output.
+Installing also patches moto's interpreter (parity, jsonpath_cache, integrations) and puts execution status
+changes on the EventBridge bus (events)."""
 
 from __future__ import annotations
 
