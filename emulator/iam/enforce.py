@@ -172,6 +172,8 @@ class IamEnforcement:
         self._decisions: dict[tuple[Any, ...], Decision] = {}
         self._lock = threading.Lock()
         self.denials: deque[dict[str, Any]] = deque(maxlen=MAX_DENIALS)
+        # Role-session requests evaluated (allowed or denied): shows that enforcement sees the traffic.
+        self.evaluated = 0
         # False while the server speaks plain HTTP only: then no request could come over TLS, and every
         # request counts as secure transport (a TLS-only bucket policy would otherwise deny everything).
         self.secure_transport_known = secure_transport_known
@@ -239,6 +241,8 @@ class IamEnforcement:
 
     def authorize(self, request: Request, identity: credentials.RoleCredentials) -> Response | None:
         """None when the request may go on; otherwise the service's AccessDenied answer."""
+        with self._lock:
+            self.evaluated += 1
         scope = scope_of(request.headers, request.args)
         if scope is None:  # the session's key, but no scope to tell the service by: never let it through
             return self._unmapped(request, identity, "unknown", "its credential scope cannot be read")
@@ -387,8 +391,13 @@ class IamExtension:
         return self.engine.authorize(request, identity)
 
     def state(self) -> dict[str, Any]:
-        denials = list(self.engine.denials) if self.engine else []
-        return {"enforcement": self.enabled, "denials": denials}
+        engine = self.engine
+        denials = list(engine.denials) if engine else []
+        return {
+            "enforcement": self.enabled,
+            "evaluated": engine.evaluated if engine else 0,
+            "denials": denials,
+        }
 
     def _switch(self, request: Request) -> Response:
         payload = _json_object(request)

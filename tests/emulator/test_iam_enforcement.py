@@ -263,6 +263,7 @@ def test_switch_rejects_bad_input(emulator):
 def test_denials_are_listed_newest_last(emulator, table, other_table):
     role = Role(emulator)
     client = role.client("dynamodb")
+    evaluated = emulator.control.status()["iam"]["evaluated"]
     error_of(lambda: client.describe_table(TableName=table))
     error_of(lambda: client.describe_table(TableName=other_table))
     first, second = denials(emulator)[-2:]
@@ -277,6 +278,7 @@ def test_denials_are_listed_newest_last(emulator, table, other_table):
         "operation": "dynamodb:DescribeTable",
     }
     assert first["time"] <= second["time"]
+    assert emulator.control.status()["iam"]["evaluated"] == evaluated + 2
 
 
 # --- S3 ------------------------------------------------------------------------------------------
