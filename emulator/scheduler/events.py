@@ -1,5 +1,6 @@
-"""Events AWS services put on an EventBridge bus (Step Functions execution status changes), matched against
-the bus's rules with moto's event-pattern matcher and delivered to each matching rule's targets.
+"""Events AWS services put on an EventBridge bus (Step Functions execution status changes), and the events of
+PutEvents requests, matched against the bus's rules with moto's event-pattern matcher and delivered to each
+matching rule's targets (for PutEvents, those moto's own PutEvents does not deliver to).
 
 Delivery is asynchronous, as in EventBridge: ``put`` returns at once and a worker thread hands the event to
 the targets (Input/InputPath/InputTransformer applied as for scheduled rules). Every delivery is recorded:
@@ -11,6 +12,7 @@ has a DeadLetterConfig, sends the event there at once.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import queue
@@ -74,7 +76,7 @@ class EventRouter:
 
     def __init__(self, delivery: TargetDelivery):
         self.delivery = delivery
-        self._queue: queue.Queue[tuple[dict[str, Any], str] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[dict[str, Any], str, frozenset[str]] | None] = queue.Queue()
         self._deliveries: deque[dict[str, Any]] = deque(maxlen=RECORDED_DELIVERIES)
         self._counts = {"events": 0, "delivered": 0, "failed": 0}
         self._lock = threading.Lock()
@@ -83,11 +85,14 @@ class EventRouter:
         self._thread = threading.Thread(target=self._run, name="emulator-events", daemon=True)
         self._thread.start()
 
-    def put(self, event: dict[str, Any], event_bus: str = "default") -> None:
+    def put(
+        self, event: dict[str, Any], event_bus: str = "default", skip: frozenset[str] = frozenset()
+    ) -> None:
+        """Deliver ``event`` to the matching rules' targets, except those of the services in ``skip``."""
         with self._lock:
             self._pending += 1
             self._counts["events"] += 1
-        self._queue.put((event, event_bus))
+        self._queue.put((event, event_bus, skip))
 
     def deliveries(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -111,11 +116,12 @@ class EventRouter:
             item = self._queue.get()
             if item is None:
                 return
-            event, event_bus = item
+            event, event_bus, skip = item
             try:
                 for rule in matching_rules(event, event_bus):
                     for target in list(rule.targets):
-                        self._record(self._deliver(rule, target, event))
+                        if _service_of(target["Arn"]) not in skip:
+                            self._record(self._deliver(rule, target, event))
             except Exception:  # one broken event must not stop the worker
                 log.exception("routing event %s", event.get("id"))
             finally:
@@ -160,6 +166,73 @@ class EventRouter:
         with self._lock:
             self._deliveries.append(record)
             self._counts[record["status"]] += 1
+
+
+# The target services moto's own PutEvents delivers to.
+MOTO_DELIVERED = frozenset({"sqs", "logs", "events"})
+
+
+def install_put_events_split() -> None:
+    """moto's PutEvents raises NotImplementedError at the first target it cannot deliver to (Lambda, Step
+    Functions, SNS): it delivers only to its own kinds here, and the router to the rest."""
+    from moto.events.models import Rule
+
+    send = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        own = [target for target in self.targets if _service_of(target["Arn"]) in MOTO_DELIVERED]
+        if len(own) == len(self.targets):
+            return send(self, original_event, transform_input)
+        view = copy.copy(self)
+        view.targets = own
+        return send(view, original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def _service_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 else ""
+
+
+def put_events_entries(
+    entries: list[dict[str, Any]], answers: list[dict[str, Any]], account: str, region: str
+) -> list[tuple[dict[str, Any], str]]:
+    """The events a PutEvents request put (the entries moto accepted, with the EventId it gave them), each with
+    the name of its bus."""
+    events = []
+    for entry, answer in zip(entries, answers, strict=False):
+        if "EventId" not in answer:
+            continue
+        try:
+            detail = json.loads(entry.get("Detail") or "{}")
+        except ValueError:
+            continue
+        moment = entry.get("Time")  # epoch seconds, as the JSON protocol sends a timestamp
+        events.append(
+            (
+                {
+                    "version": "0",
+                    "id": answer["EventId"],
+                    "detail-type": entry.get("DetailType"),
+                    "source": entry.get("Source"),
+                    "account": account,
+                    "time": _entry_time(moment),
+                    "region": region,
+                    "resources": entry.get("Resources") or [],
+                    "detail": detail,
+                },
+                (entry.get("EventBusName") or "default").rsplit("event-bus/", 1)[-1],
+            )
+        )
+    return events
+
+
+def _entry_time(moment: Any) -> str:
+    try:
+        return event_time(datetime.fromtimestamp(float(moment), UTC))
+    except (TypeError, ValueError):
+        return event_time(datetime.now(UTC))
 
 
 _router: EventRouter | None = None

@@ -10,6 +10,8 @@
 changes) were delivered, then answers ``{"idle", "events", "delivered", "failed", "deliveries": [{"time",
 "event_id", "source", "detail_type", "resources", "rule", "rule_arn", "target_id", "target_arn", "input",
 "status": "delivered" | "failed", "result" | "error"}]}``.
+PutEvents is answered by moto (which delivers to SQS, CloudWatch Logs and event-bus targets); the same events
+then go through the router to the other targets (Lambda, Step Functions, SNS) and are listed there too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulator.app import ControlError, EmulatorApp, control_json
+from emulator.app import ControlError, EmulatorApp, control_json, target_is
 from emulator.scheduler import events
 from emulator.scheduler.events import EventRouter
 from emulator.scheduler.models import (
@@ -48,10 +50,14 @@ class SchedulerExtension:
         delivery = TargetDelivery(app.settings)
         self.firer = RuleFirer(delivery)
         self.router = events.install_router(EventRouter(delivery))
+        events.install_put_events_split()
         self.runner = ScheduleRunner(rules=scheduled_rules, fire=self._fire_on_schedule)
         app.route("POST", "scheduler/fire", self._fire)
         app.route("GET", "scheduler", lambda _request: control_json(self.status()["scheduler"]))
         app.route("GET", "events", self._events)
+        app.intercept(
+            "events.put", target_is("AWSEvents.PutEvents"), lambda request: self._put_events(app, request)
+        )
         app.status_providers.append(self.status)
         app.status_providers.append(lambda: {"events": self.router.counts() if self.router else {}})
         if app.settings.run_schedules:
@@ -62,6 +68,23 @@ class SchedulerExtension:
             self.runner.stop()
         if self.router is not None:
             self.router.stop()
+
+    def _put_events(self, app: EmulatorApp, request: Request) -> Response:
+        """moto's PutEvents delivers to SQS, CloudWatch Logs and event-bus targets; the router delivers the same
+        events to the rest (Lambda, Step Functions, SNS)."""
+        assert self.router is not None
+        response = app.forward(request)
+        if response.status_code != 200:
+            return response
+        try:
+            entries = json.loads(request.get_data() or b"{}").get("Entries") or []
+            answers = json.loads(response.get_data() or b"{}").get("Entries") or []
+        except ValueError:
+            return response
+        region = _signed_region(request) or self.region
+        for event, bus in events.put_events_entries(entries, answers, ACCOUNT_ID, region):
+            self.router.put(event, bus, skip=events.MOTO_DELIVERED)
+        return response
 
     def _events(self, request: Request) -> Response:
         """Every recorded delivery of a service event to a rule's target, after the ones already put were
@@ -109,6 +132,14 @@ class SchedulerExtension:
     def _fire_on_schedule(self, rule: ScheduledRule, moment: datetime) -> None:
         assert self.firer is not None
         self.firer.fire(rule.name, rule.account, rule.region, rule.event_bus, moment)
+
+
+def _signed_region(request: Request) -> str | None:
+    """The region of the request's SigV4 credential scope (Credential=KEY/DATE/REGION/SERVICE/aws4_request)."""
+    authorization = request.headers.get("Authorization", "")
+    _, _, scope = authorization.partition("Credential=")
+    parts = scope.split(",", 1)[0].split("/")
+    return parts[2] if len(parts) >= 5 else None
 
 
 def parse_time(text: str) -> datetime:

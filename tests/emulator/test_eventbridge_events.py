@@ -365,3 +365,27 @@ def test_an_express_workflow_puts_no_status_events(emulator, machine_role):
 
     assert deliveries(emulator, rule_arn) == []
     assert received(emulator, url, 1, timeout=2) == []
+
+
+def test_put_events_reaches_lambda_targets_and_sqs_targets_once(emulator):
+    function = lambda_function(emulator)
+    url, queue_arn = queue(emulator)
+    source = unique("etl.tests")
+    rule_arn = rule(
+        emulator,
+        {"source": [source], "detail": {"status": ["FAILED"]}},
+        [{"Id": "tracker", "Arn": function}, {"Id": "q", "Arn": queue_arn}],
+    )
+    allow_rule(emulator, function, rule_arn)
+
+    answer = emulator.client("events").put_events(
+        Entries=[{"Source": source, "DetailType": "Run", "Detail": json.dumps({"status": "FAILED"})}]
+    )
+
+    [delivery] = deliveries(emulator, rule_arn)  # SQS is moto's own delivery, not the router's
+    assert delivery["target_id"] == "tracker"
+    assert delivery["status"] == "delivered"
+    [event] = logged_events(emulator, function)
+    assert event["id"] == answer["Entries"][0]["EventId"]
+    assert (event["source"], event["detail-type"], event["detail"]) == (source, "Run", {"status": "FAILED"})
+    assert len(received(emulator, url, 2, timeout=3)) == 1
