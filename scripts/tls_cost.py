@@ -5,7 +5,8 @@ Usage: python scripts/tls_cost.py [--items 20000] [--rounds 2]
 
 Each round writes ``--items`` items with PutItem (one request per item) and with BatchWriteItem (25 items per
 request) over each scheme, alternating the order from round to round so that a drift of the machine's load
-does not favour one scheme. It prints items per second per scheme and the TLS handshake's own time.
+does not favour one scheme. It prints items per second per scheme, the emulator's CPU time per item (which
+other load on the machine does not inflate, unlike wall time), and the TLS handshake's own time.
 """
 
 from __future__ import annotations
@@ -97,6 +98,21 @@ def batch_write(dynamodb, table: str, items: int) -> None:
             raise SystemExit("BatchWriteItem left items unprocessed: clear the emulator's faults first")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): unlike wall time, not inflated by other load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(write: Callable, dynamodb, table: str, items: int, pid: int) -> tuple[float, float, float]:
+    """Items per second, and the emulator's and this process's CPU milliseconds per item."""
+    started, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(pid), time.process_time()
+    write(dynamodb, table, items)
+    rate = items / (time.perf_counter() - started)
+    server_ms = (cpu_seconds(pid) - server_cpu) / items * 1000
+    return rate, server_ms, (time.process_time() - client_cpu) / items * 1000
+
+
 def handshake_ms(settings: EmulatorSettings, times: int = 200) -> float:
     context = ssl.create_default_context(cafile=str(settings.ca_bundle))
     started = time.perf_counter()
@@ -124,6 +140,7 @@ def main() -> None:
             }
             workloads: dict[str, Callable] = {"PutItem": put_items, "BatchWriteItem": batch_write}
             rates: dict[tuple[str, str], list[float]] = {}
+            cpu: dict[tuple[str, str], list[float]] = {}
             for round_number in range(args.rounds):
                 order = ["http", "https"] if args.first == "http" else ["https", "http"]
                 schemes = order if round_number % 2 == 0 else order[::-1]
@@ -131,20 +148,22 @@ def main() -> None:
                     for scheme in schemes:
                         dynamodb = clients[scheme]
                         table = _table(dynamodb)
-                        started = time.perf_counter()
-                        write(dynamodb, table, args.items)
-                        rate = args.items / (time.perf_counter() - started)
+                        rate, server_ms, client_ms = _measure(write, dynamodb, table, args.items, process.pid)
                         rates.setdefault((workload, scheme), []).append(rate)
+                        cpu.setdefault((workload, scheme), []).append(server_ms)
                         print(
-                            f"round {round_number + 1} {workload:14} {scheme:5} {rate:8.0f} items/s",
+                            f"round {round_number + 1} {workload:14} {scheme:5} {rate:8.0f} items/s, CPU per "
+                            f"item: emulator {server_ms:.3f} ms, client {client_ms:.3f} ms",
                             flush=True,
                         )
             print()
             for workload in workloads:
                 http, https = (statistics.median(rates[(workload, s)]) for s in ("http", "https"))
+                http_cpu, https_cpu = (statistics.median(cpu[(workload, s)]) for s in ("http", "https"))
                 print(
                     f"{workload:14} http {http:6.0f} items/s, https {https:6.0f} items/s "
-                    f"({(http - https) / http:+.1%} slower over TLS)"
+                    f"({(http - https) / http:+.1%} slower over TLS); emulator CPU per item "
+                    f"{http_cpu:.3f} ms and {https_cpu:.3f} ms ({(https_cpu - http_cpu) / http_cpu:+.1%})"
                 )
             print(f"TLS handshake (a new connection): {handshake_ms(settings):.2f} ms")
         finally:
