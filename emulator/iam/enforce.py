@@ -17,6 +17,7 @@ Signatures are not verified (moto does not either): the access key names the ses
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -59,6 +60,11 @@ class RolePolicies:
     policies: tuple[Policy, ...]
     keys: frozenset[str]
     errors: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def sorted_keys(self) -> tuple[str, ...]:
+        """The condition keys the role's policies read, in the order decision-cache keys list them."""
+        return tuple(sorted(self.keys))
 
 
 def _managed_document(policy: Any) -> str:
@@ -219,16 +225,17 @@ class IamEnforcement:
     ) -> Decision:
         full = {**context, **check.keys} if check.keys else context
         policies = role.policies if role is not None else ()
-        keys = (role.keys if role is not None else frozenset()) | (
-            resource_policy.keys if resource_policy is not None else frozenset()
-        )
+        if resource_policy is None:
+            keys = role.sorted_keys if role is not None else ()
+        else:
+            keys = tuple(sorted((role.keys if role is not None else frozenset()) | resource_policy.keys))
         cache_key = (
             role,
             resource_policy,
             caller.grants,
             check.action,
             check.resource,
-            tuple(full.get(k) for k in sorted(keys)),
+            tuple(full.get(k) for k in keys),
         )
         decision = self._decisions.get(cache_key)
         if decision is None:
