@@ -382,13 +382,21 @@ class Policy:
             raise PolicyError(f"policy {name} has no Statement")
         raw = document["Statement"]
         statements = tuple(Statement.parse(s) for s in (raw if isinstance(raw, list) else [raw]))
+        with_variables = [
+            text
+            for s in statements
+            for text in (
+                *(s.resources or s.not_resources or ()),
+                *(v for c in s.conditions for v in c.values),
+            )
+        ]
         keys = frozenset(
             [c.key for s in statements for c in s.conditions]
             + [
                 m.group(1).split(",")[0].strip().lower()
-                for s in statements
-                for p in (s.resources or s.not_resources or ())
-                for m in _VARIABLE.finditer(p)
+                for text in with_variables
+                for m in _VARIABLE.finditer(text)
+                if m.group(1) not in ("*", "?", "$")
             ]
         )
         return cls(name=name, statements=statements, keys=keys)

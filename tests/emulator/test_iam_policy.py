@@ -376,6 +376,29 @@ def test_compiled_policy_lists_the_keys_it_reads():
         }
     )
     assert p.keys == {"cloudwatch:namespace", "aws:userid"}
+    in_a_value = policy(
+        {
+            "Effect": "Allow",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringLike": {"s3:prefix": "home/${aws:PrincipalTag/team}/${*}"}},
+        }
+    )
+    assert in_a_value.keys == {"s3:prefix", "aws:principaltag/team"}
+
+
+def test_policy_variables_in_condition_values():
+    p = policy(
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": "*",
+            "Condition": {"StringLike": {"s3:prefix": "home/${aws:PrincipalTag/team}/*"}},
+        }
+    )
+    context = {"aws:PrincipalTag/team": "etl", "s3:prefix": "home/etl/x"}
+    assert allowed(p, "s3:ListBucket", "arn:aws:s3:::b", context)
+    assert not allowed(p, "s3:ListBucket", "arn:aws:s3:::b", {**context, "aws:PrincipalTag/team": "web"})
 
 
 @pytest.mark.parametrize(
