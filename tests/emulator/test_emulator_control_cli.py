@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from tests.conftest import ROOT, _free_port
+from tests.emulator.roles import create_role
 
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
-ROLE = "arn:aws:iam::123456789012:role/events"
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -33,14 +33,16 @@ def faults(emulator):
 
 def test_fire_starts_the_target_as_of_the_given_time(emulator):
     sfn, events = emulator.client("stepfunctions"), emulator.client("events")
+    # The rule's target starts the execution as this role: EventBridge must be able to assume it.
+    role = create_role(emulator, ["states:StartExecution"], service="events.amazonaws.com")
     machine = sfn.create_state_machine(
-        name=f"etl-{uuid.uuid4().hex[:8]}", definition=PASS_MACHINE, roleArn=ROLE
+        name=f"etl-{uuid.uuid4().hex[:8]}", definition=PASS_MACHINE, roleArn=role
     )["stateMachineArn"]
     rule = f"daily-{uuid.uuid4().hex[:8]}"
     events.put_rule(Name=rule, ScheduleExpression="cron(0 6 * * ? *)")
     transformer = {"InputPathsMap": {"time": "$.time"}, "InputTemplate": '{"run_date": "<time>"}'}
     events.put_targets(
-        Rule=rule, Targets=[{"Id": "etl", "Arn": machine, "RoleArn": ROLE, "InputTransformer": transformer}]
+        Rule=rule, Targets=[{"Id": "etl", "Arn": machine, "RoleArn": role, "InputTransformer": transformer}]
     )
 
     run = cli(emulator.env, "fire", rule, "--at", "2026-11-22T06:00:00Z")

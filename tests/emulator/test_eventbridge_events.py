@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.emulator.roles import create_role
+
 ACCOUNT = "123456789012"
 DETAIL_TYPE = "Step Functions Execution Status Change"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -23,23 +25,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def trust(service: str) -> str:
-    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-
-
-def create_role(emulator, service: str, actions: list[str]) -> str:
-    iam = emulator.client("iam")
-    name = unique("role")
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(service))["Role"]["Arn"]
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
-    iam.put_role_policy(RoleName=name, PolicyName="access", PolicyDocument=json.dumps(policy))
-    return arn
-
-
 @pytest.fixture(scope="module")
 def machine_role(emulator) -> str:
-    return create_role(emulator, "states.amazonaws.com", ["lambda:InvokeFunction"])
+    return create_role(emulator, ["lambda:InvokeFunction"], service="states.amazonaws.com")
 
 
 def machine(emulator, definition: dict[str, Any], role: str) -> str:
@@ -209,7 +197,7 @@ def lambda_function(emulator) -> str:
     emulator.client("lambda").create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role=create_role(emulator, "lambda.amazonaws.com", ["logs:*"]),
+        Role=create_role(emulator, ["logs:*"], service="lambda.amazonaws.com"),
         Handler="app.handler",
         Code={"ZipFile": archive.getvalue()},
     )
@@ -306,7 +294,7 @@ def test_a_failed_delivery_goes_to_the_targets_dead_letter_queue(emulator, machi
 def test_a_state_machine_target_starts_as_its_role_with_the_transformed_input(emulator, machine_role):
     watched = machine(emulator, FAIL, machine_role)
     tracker = machine(emulator, PASS, machine_role)
-    events_role = create_role(emulator, "events.amazonaws.com", ["states:StartExecution"])
+    events_role = create_role(emulator, ["states:StartExecution"], service="events.amazonaws.com")
     transformer = {
         "InputPathsMap": {"execution": "$.detail.executionArn", "error": "$.detail.error"},
         "InputTemplate": '{"failed_execution": <execution>, "error": <error>}',
@@ -333,7 +321,7 @@ def test_a_state_machine_target_whose_role_may_not_start_executions_fails(emulat
         pytest.skip("the emulator under test enforces no IAM policies")
     watched = machine(emulator, FAIL, machine_role)
     tracker = machine(emulator, PASS, machine_role)
-    weak_role = create_role(emulator, "events.amazonaws.com", ["sqs:SendMessage"])
+    weak_role = create_role(emulator, ["sqs:SendMessage"], service="events.amazonaws.com")
     rule_arn = rule(
         emulator,
         status_pattern(watched, ["FAILED"]),

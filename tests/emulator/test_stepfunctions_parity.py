@@ -17,37 +17,17 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.emulator.roles import create_role
+
 LIMIT = 256 * 1024
 DATA_LIMIT_CAUSE = (
     "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit."
 )
-STATES_TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-)
-LAMBDA_TRUST = STATES_TRUST.replace("states.amazonaws.com", "lambda.amazonaws.com")
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def create_role(emulator, actions: list[str], trust: str = STATES_TRUST) -> str:
-    iam = emulator.client("iam")
-    name = unique("role")
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    if actions:
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-        }
-        iam.put_role_policy(RoleName=name, PolicyName="access", PolicyDocument=json.dumps(policy))
-    return arn
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +92,7 @@ def function(emulator) -> str:
     emulator.client("lambda").create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role=create_role(emulator, ["logs:*"], trust=LAMBDA_TRUST),
+        Role=create_role(emulator, ["logs:*"], service="lambda.amazonaws.com"),
         Handler="app.handler",
         Code={
             "ZipFile": zipped(
@@ -383,9 +363,7 @@ def test_stopping_an_execution_stops_its_glue_job_run(emulator, machine_role, bu
     )
     glue.create_job(
         Name=job,
-        Role=create_role(
-            emulator, ["logs:*", "s3:GetObject"], trust=STATES_TRUST.replace("states.", "glue.")
-        ),
+        Role=create_role(emulator, ["logs:*", "s3:GetObject"], service="glue.amazonaws.com"),
         Command={"Name": "pythonshell", "ScriptLocation": f"s3://{bucket}/jobs/{job}.py"},
     )
     definition = {
