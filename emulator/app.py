@@ -179,5 +179,16 @@ class ControlError(Exception):
         self.status = status
 
 
+def control_body(request: Request, what: str = "the request body") -> dict[str, Any]:
+    """A control request's JSON object body (empty: ``{}``); anything else is a ControlError naming ``what``."""
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError as exc:
+        raise ControlError(f"{what} must be a JSON object: {exc}") from None
+    if not isinstance(body, dict):
+        raise ControlError(f"{what} must be a JSON object")
+    return body
+
+
 def control_json(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload, default=str), status=status, content_type="application/json")

@@ -79,8 +79,10 @@ class EmulatorClient:
         return self.get("outbox")
 
     def is_up(self) -> bool:
+        # A stopped emulator refuses the connection at once; a running one may take seconds to answer its
+        # status while a Spark job and a load keep both cores busy.
         try:
-            self.status(timeout=1.0)
+            self.status(timeout=10.0)
         except (EmulatorUnavailable, RuntimeError):
             return False
         return True

@@ -60,7 +60,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulator.app import ControlError, EmulatorApp, control_json
+from emulator.app import ControlError, EmulatorApp, control_body, control_json
 from emulator.speedups import aws_item_size
 
 WRITE_UNIT_BYTES = 1024
@@ -544,12 +544,7 @@ class CapacityExtension:
         app.status_providers.append(lambda: {"dynamodb_capacity": self.model.describe()})
 
     def _set(self, request: Request) -> Response:
-        try:
-            changes = json.loads(request.get_data() or b"{}")
-        except ValueError as exc:
-            raise ControlError(f"DynamoDB capacity knobs must be a JSON object: {exc}") from None
-        if not isinstance(changes, dict):
-            raise ControlError("DynamoDB capacity knobs must be a JSON object")
+        changes = control_body(request, "DynamoDB capacity knobs")
         self.model.update(changes)
         return control_json(self.model.describe())
 

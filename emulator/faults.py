@@ -13,7 +13,6 @@ Extensions read the current knobs from ``FaultRegistry.current()``.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from dataclasses import asdict, dataclass, field, replace
@@ -21,7 +20,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulator.app import ControlError, EmulatorApp, control_json
+from emulator.app import ControlError, EmulatorApp, control_body, control_json
 
 
 @dataclass(frozen=True)
@@ -87,10 +86,4 @@ class FaultsExtension:
         app.status_providers.append(lambda: {"faults": asdict(self.registry.current())})
 
     def _set(self, request: Request) -> Response:
-        try:
-            changes = json.loads(request.get_data() or b"{}")
-        except ValueError as exc:
-            raise ControlError(f"faults must be a JSON object: {exc}") from None
-        if not isinstance(changes, dict):
-            raise ControlError("faults must be a JSON object")
-        return control_json(asdict(self.registry.update(changes)))
+        return control_json(asdict(self.registry.update(control_body(request, "faults"))))

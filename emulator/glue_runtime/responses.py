@@ -20,7 +20,15 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulator.app import ControlError, EmulatorApp, aws_error, control_json, json_response, target_is
+from emulator.app import (
+    ControlError,
+    EmulatorApp,
+    aws_error,
+    control_body,
+    control_json,
+    json_response,
+    target_is,
+)
 from emulator.glue_runtime import sync_task
 from emulator.glue_runtime.exceptions import GlueError, InvalidInputException
 from emulator.glue_runtime.models import GlueRuntime, RuntimeConfig
@@ -130,12 +138,7 @@ class GlueRuntimeExtension:
 
     def _configure(self, request: Request) -> Response:
         assert self.runtime is not None
-        try:
-            changes = json.loads(request.get_data() or b"{}")
-        except ValueError as exc:
-            raise ControlError(f"glue settings must be a JSON object: {exc}") from None
-        if not isinstance(changes, dict):
-            raise ControlError("glue settings must be a JSON object")
+        changes = control_body(request, "glue settings")
         unknown = set(changes) - set(RuntimeConfig.__dataclass_fields__)
         if unknown:
             raise ControlError(f"unknown glue setting(s): {', '.join(sorted(unknown))}")

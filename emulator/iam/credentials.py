@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from emulator.settings import ACCOUNT_ID
 
@@ -79,12 +80,17 @@ def issue_role_credentials(
         duration=DURATION_S,
         external_id=None,
     )
+    return _remember(assumed)
+
+
+def _remember(assumed: Any) -> RoleCredentials:
+    """The credentials of a session of moto's STS, kept for ``identity_of``."""
     credentials = RoleCredentials(
         access_key_id=assumed.access_key_id,
         secret_access_key=assumed.secret_access_key,
         session_token=assumed.session_token,
         expiration=assumed.expiration,
-        role_arn=role_arn,
+        role_arn=assumed.role_arn,
         assumed_role_arn=assumed.arn,
     )
     with _lock:
@@ -106,17 +112,7 @@ def identity_of(access_key_id: str) -> RoleCredentials | None:
                 _operator_keys.clear()
             _operator_keys.add(access_key_id)
         return None
-    credentials = RoleCredentials(
-        access_key_id=assumed.access_key_id,
-        secret_access_key=assumed.secret_access_key,
-        session_token=assumed.session_token,
-        expiration=assumed.expiration,
-        role_arn=assumed.role_arn,
-        assumed_role_arn=assumed.arn,
-    )
-    with _lock:
-        _identities[access_key_id] = credentials
-    return credentials
+    return _remember(assumed)
 
 
 def check_trust(

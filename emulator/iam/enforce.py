@@ -18,7 +18,6 @@ Signatures are not verified (moto does not either): the access key names the ses
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulator.app import ControlError, EmulatorApp, control_json
+from emulator.app import ControlError, EmulatorApp, control_body, control_json
 from emulator.iam import credentials
 from emulator.iam.actions import (
     Authorization,
@@ -407,7 +406,7 @@ class IamExtension:
         }
 
     def _switch(self, request: Request) -> Response:
-        payload = _json_object(request)
+        payload = control_body(request)
         enforcement = payload.get("enforcement")
         if not isinstance(enforcement, bool) or set(payload) - {"enforcement"}:
             raise ControlError('expected {"enforcement": true|false}')
@@ -421,7 +420,7 @@ class IamExtension:
         return control_json(self.state())
 
     def _credentials(self, request: Request) -> Response:
-        payload = _json_object(request)
+        payload = control_body(request)
         role_arn, service = payload.get("role_arn"), payload.get("service")
         if not isinstance(role_arn, str) or not role_arn.startswith("arn:"):
             raise ControlError("role_arn must be a role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
@@ -467,13 +466,3 @@ def _without_moto_bucket_policies() -> None:
         return PermissionResult.NEUTRAL
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
-
-
-def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        payload = json.loads(request.get_data() or b"{}")
-    except ValueError as exc:
-        raise ControlError(f"the body must be a JSON object: {exc}") from None
-    if not isinstance(payload, dict):
-        raise ControlError("the body must be a JSON object")
-    return payload

@@ -22,7 +22,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulator.app import ControlError, EmulatorApp, control_json, target_is
+from emulator.app import ControlError, EmulatorApp, control_body, control_json, target_is
 from emulator.scheduler import events
 from emulator.scheduler.events import EventRouter
 from emulator.scheduler.models import (
@@ -112,7 +112,7 @@ class SchedulerExtension:
 
     def _fire(self, request: Request) -> Response:
         assert self.firer is not None
-        body = _json_object(request)
+        body = control_body(request)
         rule = body.get("rule")
         if not isinstance(rule, str) or not rule:
             raise ControlError('give the rule to fire: {"rule": "<name>"}')
@@ -149,13 +149,3 @@ def parse_time(text: str) -> datetime:
     except (AttributeError, ValueError):
         raise ControlError(f"time must be ISO 8601 like 2026-11-22T06:00:00Z, got {text!r}") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError as exc:
-        raise ControlError(f"the request body must be a JSON object: {exc}") from None
-    if not isinstance(body, dict):
-        raise ControlError("the request body must be a JSON object")
-    return body
