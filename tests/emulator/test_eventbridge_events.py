@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.emulator.executions import finish
 from tests.emulator.roles import create_role
 
 ACCOUNT = "123456789012"
 DETAIL_TYPE = "Step Functions Execution Status Change"
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 def unique(prefix: str) -> str:
@@ -38,16 +38,6 @@ def machine(emulator, definition: dict[str, Any], role: str) -> str:
 
 PASS = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "Result": {"ok": True}, "End": True}}}
 FAIL = {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Etl.Broken", "Cause": "bad row"}}}
-
-
-def finish(emulator, execution_arn: str, timeout: float = 30) -> dict[str, Any]:
-    sfn = emulator.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] in TERMINAL or time.monotonic() > deadline:
-            return described
-        time.sleep(0.1)
 
 
 def start(emulator, machine_arn: str, payload: Any = None) -> str:

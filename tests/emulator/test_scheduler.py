@@ -14,14 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import start_emulator
+from tests.emulator.roles import create_role
 
 ROLE = "arn:aws:iam::123456789012:role/events"
-EVENTS_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 FIRED_AT = "2026-11-22T06:00:00Z"
 
@@ -30,25 +25,10 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def create_role(emulator, name: str, trust: dict, actions: list[str]) -> str:
-    iam = emulator.client("iam")
-    try:
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-    if actions:
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-        }
-        iam.put_role_policy(RoleName=name, PolicyName="access", PolicyDocument=json.dumps(policy))
-    return arn
-
-
 @pytest.fixture(scope="module", autouse=True)
 def events_role(emulator) -> str:
     """ROLE: the role EventBridge assumes to start executions, as the schedule module's target role."""
-    return create_role(emulator, "events", EVENTS_TRUST, ["states:StartExecution"])
+    return create_role(emulator, ["states:StartExecution"], service="events.amazonaws.com", name="events")
 
 
 def rule_arn(name: str) -> str:
@@ -179,8 +159,7 @@ def lambda_function(emulator, source: str) -> str:
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("app.py", source)
     name = unique("fn")
-    trust = json.loads(json.dumps(EVENTS_TRUST).replace("events.amazonaws.com", "lambda.amazonaws.com"))
-    role = create_role(emulator, unique("fn-role"), trust, ["s3:PutObject", "logs:*"])
+    role = create_role(emulator, ["s3:PutObject", "logs:*"], service="lambda.amazonaws.com")
     emulator.client("lambda").create_function(
         FunctionName=name,
         Runtime="python3.11",
@@ -254,7 +233,7 @@ def test_a_state_machine_target_whose_role_may_not_start_it_fails(emulator):
     if not emulator.control.status().get("iam", {}).get("enforcement"):
         pytest.skip("the emulator under test enforces no IAM policies")
     machine = state_machine(emulator)
-    weak = create_role(emulator, unique("weak"), EVENTS_TRUST, ["sqs:SendMessage"])
+    weak = create_role(emulator, ["sqs:SendMessage"], service="events.amazonaws.com")
     rule = scheduled_rule(emulator, [{"Id": "etl", "Arn": machine, "RoleArn": weak, "Input": "{}"}])
 
     target = emulator.control.fire(rule, at=FIRED_AT)["targets"][0]
@@ -266,8 +245,7 @@ def test_a_state_machine_target_whose_role_may_not_start_it_fails(emulator):
 
 def test_a_state_machine_target_whose_role_does_not_trust_eventbridge_fails(emulator):
     machine = state_machine(emulator)
-    trust = json.loads(json.dumps(EVENTS_TRUST).replace("events.amazonaws.com", "lambda.amazonaws.com"))
-    untrusting = create_role(emulator, unique("untrusting"), trust, ["states:StartExecution"])
+    untrusting = create_role(emulator, ["states:StartExecution"], service="lambda.amazonaws.com")
     rule = scheduled_rule(emulator, [{"Id": "etl", "Arn": machine, "RoleArn": untrusting, "Input": "{}"}])
 
     target = emulator.control.fire(rule, at=FIRED_AT)["targets"][0]

@@ -17,13 +17,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.emulator.executions import finish
 from tests.emulator.roles import create_role
 
 LIMIT = 256 * 1024
 DATA_LIMIT_CAUSE = (
     "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit."
 )
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 def unique(prefix: str) -> str:
@@ -39,16 +39,6 @@ def machine(emulator, definition: dict[str, Any], role: str) -> str:
     return emulator.client("stepfunctions").create_state_machine(
         name=unique("sm"), definition=json.dumps(definition), roleArn=role
     )["stateMachineArn"]
-
-
-def finish(emulator, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
-    sfn = emulator.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] in TERMINAL or time.monotonic() > deadline:
-            return described
-        time.sleep(0.2)
 
 
 def run(emulator, definition: dict[str, Any], role: str, payload: Any = None, timeout: float = 60):
