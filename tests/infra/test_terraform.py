@@ -225,8 +225,35 @@ def test_status_topic_is_encrypted_and_mails_the_team(deployed_stack: DeployedSt
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
 
     assert topic_arn.endswith(":nightly-etl-status")
-    assert attributes["KmsMasterKeyId"] == "alias/aws/sns"
     assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "data-team@example.com")]
+
+    # A customer managed key (alias/aws/sns would keep every alarm email out), rotated, whose policy lets
+    # CloudWatch alarms and EventBridge rules of this account publish.
+    kms = deployed_stack.client("kms")
+    key = kms.describe_key(KeyId=attributes["KmsMasterKeyId"])["KeyMetadata"]
+    assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled"
+    assert attributes["KmsMasterKeyId"] == key["Arn"]
+    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
+    aliases = kms.list_aliases(KeyId=key["KeyId"])["Aliases"]
+    assert [a["AliasName"] for a in aliases] == ["alias/nightly-etl-status"]
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    publish = next(s for s in policy["Statement"] if s["Sid"] == "AlarmsAndRulesPublish")
+    assert sorted(publish["Principal"]["Service"]) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    assert sorted(publish["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": key["AWSAccountId"]}}
+
+    # The functions that publish may use the key; the others may not.
+    iam = deployed_stack.client("iam")
+    for role, may_publish in (("notify", True), ("extract", False)):
+        name = deployed_stack.outputs["lambda_function_names"][role]
+        role_name = deployed_stack.client("lambda").get_function(FunctionName=name)["Configuration"]["Role"]
+        role_name = role_name.rsplit("/", 1)[-1]
+        document = iam.get_role_policy(RoleName=role_name, PolicyName=f"{name}-access")["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        granted = [s for s in document["Statement"] if s.get("Sid") == "PublishEncrypted"]
+        assert bool(granted) is may_publish, role
+        if granted:
+            assert granted[0]["Resource"] == key["Arn"]
 
 
 @e2e

@@ -28,6 +28,7 @@ module "nightly_etl" {
   schedule_expression                = var.schedule_expression
   schedule_enabled                   = var.schedule_enabled
   kms_key_arn                        = var.kms_key_arn
+  sns_kms_master_key_id              = var.status_topic_kms_key_arn
   deletion_protection_enabled        = var.deletion_protection_enabled
   force_destroy_buckets              = var.force_destroy_buckets
   staging_runs_expiration_days       = var.staging_runs_expiration_days

@@ -61,6 +61,12 @@ variable "kms_key_arn" {
   default     = null
 }
 
+variable "status_topic_kms_key_arn" {
+  description = "ARN of a KMS key of your own for the status topic. Null (the default) creates a customer managed key whose policy lets CloudWatch alarms and EventBridge rules publish; a key of your own needs those grants in its policy."
+  type        = string
+  default     = null
+}
+
 variable "deletion_protection_enabled" {
   description = "Refuse to delete the DynamoDB tables."
   type        = bool

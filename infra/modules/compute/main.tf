@@ -107,6 +107,10 @@ locals {
     },
   )
 
+  status_topic_kms_statements = var.status_topic_kms_key_arn == null ? [] : [
+    { sid = "PublishEncrypted", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.status_topic_kms_key_arn] },
+  ]
+
   kms_statements = var.kms_key_arn == null ? [] : [
     { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
   ]
@@ -159,7 +163,12 @@ data "aws_iam_policy_document" "lambda" {
 
 
   dynamic "statement" {
-    for_each = concat(local.function_statements[each.key], local.kms_statements)
+    for_each = concat(
+      local.function_statements[each.key],
+      local.kms_statements,
+      # Publishing to an encrypted topic needs its key: every function that may publish gets it.
+      contains(flatten([for s in local.function_statements[each.key] : s.actions]), "sns:Publish") ? local.status_topic_kms_statements : [],
+    )
 
     content {
       sid       = statement.value.sid

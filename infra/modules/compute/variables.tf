@@ -88,6 +88,12 @@ variable "status_topic_arn" {
   type        = string
 }
 
+variable "status_topic_kms_key_arn" {
+  description = "ARN of the KMS key that encrypts the status topic: the functions that publish to it may use it. Null for an unencrypted topic."
+  type        = string
+  default     = null
+}
+
 variable "kms_key_arn" {
   description = "Customer managed KMS key of the buckets, tables and queues, if any: the roles may use it. Null when AWS managed keys are used."
   type        = string

@@ -54,6 +54,8 @@ module "compute" {
   status_topic_arn      = module.notifications.status_topic_arn
   kms_key_arn           = var.kms_key_arn
 
+  status_topic_kms_key_arn = module.notifications.kms_key_arn
+
   lambda_timeouts          = var.lambda_timeouts
   lambda_memory_sizes      = var.lambda_memory_sizes
   log_retention_days       = var.log_retention_days

@@ -49,9 +49,9 @@ variable "kms_key_arn" {
 }
 
 variable "sns_kms_master_key_id" {
-  description = "KMS key (id, ARN or alias) of the status topic."
+  description = "ARN of the KMS key of the status topic; null creates a customer managed key that CloudWatch alarms and EventBridge rules may use (see the notifications module)."
   type        = string
-  default     = "alias/aws/sns"
+  default     = null
 }
 
 variable "force_destroy_buckets" {
