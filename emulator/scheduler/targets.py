@@ -7,7 +7,10 @@
 - Lambda: an asynchronous Invoke (InvocationType Event), allowed only when the function's resource-based
   policy lets ``events.amazonaws.com`` call ``lambda:InvokeFunction`` with the rule as aws:SourceArn (what
   Terraform's ``aws_lambda_permission`` adds); EventBridge uses no role for Lambda.
-- SQS and SNS: sent with the operator's credentials (their resource policies are not evaluated).
+- SQS and SNS: sent with the operator's credentials (their resource policies are not evaluated). A topic
+  encrypted with KMS takes the event only when the key's policy lets ``events.amazonaws.com`` call
+  ``kms:GenerateDataKey*`` and ``kms:Decrypt`` for this account: never with the AWS managed key
+  ``alias/aws/sns``, whose policy grants no service (AWS then drops the event as a failed invocation).
 
 Delivery goes through boto3 to the emulator's own endpoint, so a target is invoked exactly as any other
 caller would invoke it. One attempt per event: a retried delivery would start a second execution.
@@ -59,6 +62,9 @@ class TargetDelivery:
             if service == "sqs":
                 return self._send_message(target, region, account, resource, text)
             if service == "sns":
+                denial = topic_key_denial(arn, region, account, rule.arn, rule.account_id, EVENTS_SERVICE)
+                if denial:
+                    raise DeliveryError(denial)
                 answer = self._operator("sns", region).publish(TopicArn=arn, Message=text)
                 return {"message_id": answer["MessageId"]}
         except (ClientError, BotoCoreError, roles.RoleNotUsable) as exc:
@@ -186,3 +192,56 @@ def lambda_permission_denial(
         f"the resource-based policy of {function_arn} does not allow {EVENTS_SERVICE} to perform "
         f"lambda:InvokeFunction for rule {rule_arn} ({decision.reason('lambda:InvokeFunction')})"
     )
+
+
+AWS_MANAGED_SNS_KEY = "alias/aws/sns"
+# What publishing to an encrypted topic takes from its key: a data key to encrypt the message with.
+# https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+_PUBLISH_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
+def topic_key_denial(
+    topic_arn: str, region: str, account: str, source_arn: str, source_account: str, service: str
+) -> str | None:
+    """Why ``service`` (an AWS service publishing for ``source_arn``) cannot publish to the topic because of
+    its KMS key, or None when the topic is unencrypted or the key's policy lets the service use it."""
+    from moto.kms.models import kms_backends
+    from moto.sns.models import sns_backends
+
+    from emulator.iam.policy import Caller, Policy, context_of, evaluate
+
+    try:
+        topic = sns_backends[account][region].get_topic(topic_arn)
+    except Exception:
+        return None  # Publish itself answers NotFound
+    key_id = getattr(topic, "kms_master_key_id", "") or ""
+    if not key_id:
+        return None
+    if key_id in {AWS_MANAGED_SNS_KEY, f"arn:aws:kms:{region}:{account}:{AWS_MANAGED_SNS_KEY}"}:
+        return (
+            f"KMS.AccessDeniedException: topic {topic_arn} is encrypted with the AWS managed key "
+            f"{AWS_MANAGED_SNS_KEY}, whose key policy does not let {service} use it: encrypt the topic with a "
+            "customer managed key that grants it kms:GenerateDataKey* and kms:Decrypt"
+        )
+    backend = kms_backends[account][region]
+    try:
+        key = backend.describe_key(backend.any_id_to_key_id(key_id))
+    except Exception:
+        return f"KMS.NotFoundException: the key {key_id} of topic {topic_arn} does not exist"
+    policy = Policy.parse(key.policy, name="key policy")
+    context = context_of({"aws:SourceArn": source_arn, "aws:SourceAccount": source_account})
+    for action in _PUBLISH_KEY_ACTIONS:
+        decision = evaluate(
+            action,
+            key.arn,
+            context,
+            identity_policies=[],
+            resource_policy=policy,
+            caller=Caller(grants=frozenset({("Service", service)})),
+        )
+        if not decision.allowed:
+            return (
+                f"KMS.AccessDeniedException: the key policy of {key.arn} (topic {topic_arn}) does not let "
+                f"{service} perform {action} ({decision.reason(action)})"
+            )
+    return None
