@@ -138,3 +138,76 @@ def test_quarantine_total_before_is_that_of_the_latest_earlier_date_that_recorde
 
     assert aws.store.quarantine_total_before(RUN_DATE) == 5
     assert aws.store.quarantine_total_before("2026-11-19") == 0
+
+
+# --- the status email's marker and what is recorded beside the outcome ------------------------------
+
+
+def finished_run(aws, arn: str = EXECUTION_ARN) -> Run:
+    run = a_run(arn, force=arn != EXECUTION_ARN)
+    aws.store.claim(run, BEGUN)
+    aws.store.finish(run, RunStatus.SUCCEEDED, {"counts": {"loaded": 3}}, "2026-11-22T06:03:00.000Z")
+    return run
+
+
+def test_the_first_mark_for_an_outcome_wins_and_a_repeat_is_refused(aws):
+    run = finished_run(aws)
+
+    assert aws.store.mark_notified(run, "SUCCEEDED") is True
+    assert aws.store.mark_notified(run, "SUCCEEDED") is False
+    # Another outcome of the same execution is another email.
+    assert aws.store.mark_notified(run, "FAILED") is True
+    assert aws.store.mark_notified(run, "FAILED") is False
+
+    item = aws.store.get(RUN_DATE)
+    assert sorted(item["notified"]) == ["FAILED", "SUCCEEDED"]
+    assert (item["status"], item["counts"], "lock" in item) == ("SUCCEEDED", {"loaded": 3}, False)
+
+
+def test_a_mark_taken_back_lets_the_next_attempt_send(aws):
+    run = finished_run(aws)
+    aws.store.mark_notified(run, "SUCCEEDED")
+    aws.store.mark_notified(run, "FAILED")
+
+    aws.store.unmark_notified(run, "SUCCEEDED")
+
+    assert aws.store.get(RUN_DATE)["notified"] == ["FAILED"]
+    assert aws.store.mark_notified(run, "SUCCEEDED") is True
+
+
+def test_no_mark_on_a_date_without_an_item_of_the_execution(aws):
+    with pytest.raises(RunLockLostError, match="has no item of execution .*belongs to no execution"):
+        aws.store.mark_notified(a_run(), "FAILED")
+    assert aws.store.get(RUN_DATE) is None
+
+    finished_run(aws, OTHER_ARN)
+    with pytest.raises(RunLockLostError, match=f"it belongs to {OTHER_ARN}"):
+        aws.store.mark_notified(a_run(), "SUCCEEDED")
+    aws.store.unmark_notified(a_run(), "SUCCEEDED")
+    assert "notified" not in aws.store.get(RUN_DATE)
+
+
+def test_a_new_execution_of_the_date_starts_without_the_earlier_marks(aws):
+    first = finished_run(aws)
+    aws.store.mark_notified(first, "SUCCEEDED")
+    aws.store.record_follow_up(first, "notify_error", {"state": "Notify", "error": "PublishError"})
+    aws.store.record_follow_up(first, "dashboard_refresh", {"status": "failed", "message": "timed out"})
+
+    rerun = finished_run(aws, OTHER_ARN)
+
+    item = aws.store.get(RUN_DATE)
+    assert {"notified", "notify_error", "dashboard_refresh"} & set(item) == set()
+    assert aws.store.mark_notified(rerun, "SUCCEEDED") is True
+
+
+def test_a_follow_up_is_recorded_beside_the_outcome_of_its_own_execution_only(aws):
+    run = finished_run(aws)
+    before = aws.store.get(RUN_DATE)
+    refresh = {"status": "failed", "message": "Redash refresh failed: no answer", "finished_at": "06:04"}
+
+    assert aws.store.record_follow_up(run, "dashboard_refresh", refresh) is True
+    assert aws.store.get(RUN_DATE) == {**before, "dashboard_refresh": refresh}
+    assert aws.store.record_follow_up(a_run(OTHER_ARN), "dashboard_refresh", {"status": "x"}) is False
+    assert aws.store.get(RUN_DATE)["dashboard_refresh"] == refresh
+    with pytest.raises(ValueError, match="'status' is not recorded beside a run's outcome"):
+        aws.store.record_follow_up(run, "status", {"status": "FAILED"})
