@@ -57,6 +57,7 @@ def _extensions(app: EmulatorApp) -> list[Any]:
         outbox,
         scheduler,
         speedups,
+        sqs_redrive,
         stepfunctions_ext,
     )
     from emulator.iam.enforce import IamExtension
@@ -70,6 +71,7 @@ def _extensions(app: EmulatorApp) -> list[Any]:
         dynamodb_faults.DynamoDBFaultsExtension(app.faults),
         dynamodb_capacity.CapacityExtension(),
         outbox.OutboxExtension(),
+        sqs_redrive.SqsRedriveExtension(),
         scheduler.SchedulerExtension(),
         stepfunctions_ext.StepFunctionsExtension(),
         TerraformCompatExtension(),
