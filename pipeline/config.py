@@ -31,6 +31,8 @@ class Config:
     redash_api_key_parameter: str = ""
     # Fault hook for failure-path tests: the extract crashes once per run after writing this many chunks.
     extract_crash_after_chunks: int = 0
+    # Fault hook for failure-path tests: Notify fails once per outcome right after publishing its email.
+    notify_crash_after_publish: int = 0
 
     def orders_source_for(self, run_date: str) -> str:
         """The day's partner source: an s3:// prefix (every .csv under it) or an https:// URL."""

@@ -18,8 +18,9 @@ from pipeline import layout
 from pipeline.config import Config
 from pipeline.contract import Reason
 from pipeline.report import LoadReport
-from pipeline.run_store import RunStore
+from pipeline.run_store import Run, RunLockLostError, RunStore
 from pipeline.runs import Counts, RunStatus, Stage
+from pipeline.tracking import describe_failure
 
 SUBJECT_PREFIX = "[nightly-etl]"
 MAX_SUBJECT_CHARS = 99
@@ -37,6 +38,7 @@ _RESULT_ATTRIBUTES = (
     "retry_backlog_messages",
     "quarantine_total",
     "quarantine_key",
+    "quarantine_reasons",
 )
 _HEADLINES: dict[str, str] = {
     RunStatus.SUCCEEDED: "Every record was loaded.",
@@ -148,6 +150,10 @@ def _records_section(item: dict[str, Any]) -> list[str]:
         f"Quarantine:  {_plural(counts.quarantined, 'record')} this run, "
         f"{_plural(int(item.get('quarantine_total', 0)), 'record')} in total",
     ]
+    reasons = item.get("quarantine_reasons") or {}
+    if reasons:
+        # max_attempts: out of load attempts; dlq: moved to the DLQ by SQS; unreadable: kept raw.
+        lines.append("  by reason:  " + ", ".join(f"{reason} {int(n)}" for reason, n in reasons.items()))
     return lines
 
 
@@ -252,10 +258,80 @@ def read_report(s3: Any, bucket: str, item: dict[str, Any]) -> LoadReport | None
         raise
 
 
+class PublishError(Exception):
+    """SNS did not take the status email; nothing was sent and the marker is taken back: safe to retry."""
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised by the NOTIFY_CRASH_AFTER_PUBLISH fault hook right after an attempt published the email."""
+
+
 def notify(config: Config, store: RunStore, s3: Any, sns: Any, event: dict[str, Any]) -> dict[str, Any]:
-    """Publish the run's status email. ``event`` is ``{"run": Run, "result": TrackResult's or
-    RecordFailure's answer}``."""
+    """Publish the run's status email once per outcome. ``event`` is ``{"run": Run, "result": TrackResult's
+    or RecordFailure's answer}`` (the failure tracker sends the same shape).
+
+    The outcome is the run's status as its item records it. Before publishing, ``RunStore.mark_notified``
+    records the email for this outcome in the run's item with a conditional write; a repeat that finds the
+    marker (Step Functions retrying Notify, the failure tracker after NotifyFailure) publishes nothing and
+    answers ``sent: false``. A FAILED email after a SUCCEEDED one is another outcome and is sent.
+
+    Marker first, then publish: when SNS refuses or cannot be reached, the marker is taken back and
+    PublishError raised, so the retry sends. What this order gives up: a Lambda killed between the marker
+    and the publish (its timeout, an out-of-memory kill), or a marker that cannot be taken back, loses that
+    one email (at most once), which the notify function's error alarm and the execution history show.
+    The other order, publish then mark, sends a duplicate whenever anything fails after the publish
+    (at least once), and SNS cannot take that duplicate out: standard topics do not deduplicate, and FIFO
+    topics, which do, cannot deliver to email subscriptions. The window lost here is a single SNS call;
+    the one the other order leaves open is the rest of the invocation.
+
+    A run without an item of this execution (BeginRun failed on a date it could not read, or a newer
+    execution took the date) can hold no marker: its email is rendered from the event and sent.
+    """
     item = run_item(store, event)
+    outcome = str(item.get("status", "UNKNOWN"))
+    run = _tracked_run(item)
+    marked = False
+    if run is not None:
+        try:
+            if not store.mark_notified(run, outcome):
+                return {"status": outcome, "sent": False, "subject": None, "message_id": None}
+            marked = True
+        except RunLockLostError:
+            marked = False
     message = render(item, read_report(s3, config.staging_bucket, item), config.staging_bucket)
-    response = sns.publish(TopicArn=config.status_topic_arn, Subject=message.subject, Message=message.body)
-    return {"status": item.get("status"), "subject": message.subject, "message_id": response["MessageId"]}
+    try:
+        response = sns.publish(TopicArn=config.status_topic_arn, Subject=message.subject, Message=message.body)
+    except Exception as error:
+        if marked and run is not None:
+            store.unmark_notified(run, outcome)
+        raise PublishError(
+            f"the status email of {item.get('run_date') or 'the run'} ({outcome}) was not published: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    if config.notify_crash_after_publish and marked:
+        raise SimulatedCrash(
+            f"simulated crash after publishing the {outcome} email of run {item.get('run_id')} "
+            "(NOTIFY_CRASH_AFTER_PUBLISH=1); the next attempt finds it sent"
+        )
+    return {"status": outcome, "sent": True, "subject": message.subject, "message_id": response["MessageId"]}
+
+
+def record_notify_error(store: RunStore, event: dict[str, Any]) -> dict[str, Any]:
+    """Record beside the run's outcome why its status email could not be sent, the outcome untouched.
+
+    ``event`` is ``{"run": Run, "notify_error": {Error, Cause}}``: what Notify's Catch holds once its
+    retries ran out. The run stays as TrackResult recorded it; its records are neither retried nor
+    counted again. ``recorded`` is False when the date has no item of this execution.
+    """
+    caught = event.get("notify_error") or {}
+    error = describe_failure("Notify", str(caught.get("Error") or ""), str(caught.get("Cause") or ""))
+    run = _tracked_run(event.get("run") or {})
+    recorded = store.record_follow_up(run, "notify_error", error) if run is not None else False
+    return {"notify_error": error, "recorded": recorded}
+
+
+def _tracked_run(item: dict[str, Any]) -> Run | None:
+    """The run an item (or a Run dict) is about, when it names one the table can hold: a date and an id."""
+    if not item.get("run_date") or not item.get("run_id") or not item.get("execution_arn"):
+        return None
+    return Run.from_dict(item)

@@ -1,6 +1,6 @@
 """A thin client for Redash's REST API, and the refresh the pipeline asks for after each run.
 
-Standard library only (urllib + json): the notify Lambda imports it and sees only its zip and boto3.
+Standard library only (urllib + json): the refresh_dashboard Lambda imports it and sees only its zip and boto3.
 
 The payloads follow what Redash's handlers read (redash/handlers/*.py):
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -50,7 +51,9 @@ def environment_tags(environment: str) -> list[str]:
 class RedashClient:
     """One Redash instance, authenticated with a user API key (``Authorization: Key <key>``)."""
 
-    def __init__(self, url: str, api_key: str, *, timeout: float = 15.0):
+    def __init__(self, url: str, api_key: str, *, timeout: float = 15.0, deadline: float | None = None):
+        """``timeout`` bounds each request; ``deadline`` (a ``time.monotonic()`` instant) all of them: a request
+        gets what is left before it, and none starts after it."""
         if not url.startswith(("http://", "https://")):
             raise RedashError(f"Redash URL {url!r} must start with http:// or https://")
         if not api_key:
@@ -58,6 +61,7 @@ class RedashClient:
         self.url = url.rstrip("/")
         self._api_key = api_key
         self._timeout = timeout
+        self._deadline = deadline
 
     # --- transport ---------------------------------------------------------------------------------
     def request(
@@ -75,8 +79,13 @@ class RedashClient:
         request.add_header("Accept", "application/json")
         if body is not None:
             request.add_header("Content-Type", "application/json")
+        timeout = self._timeout
+        if self._deadline is not None:
+            timeout = min(timeout, self._deadline - time.monotonic())
+            if timeout <= 0:
+                raise RedashError(f"{method} {path}: not sent, the refresh ran out of time")
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 text = response.read().decode("utf-8")
         except urllib.error.HTTPError as error:
             raise RedashError(_describe(method, path, error), error.code) from None
@@ -245,6 +254,10 @@ class RefreshOutcome:
     dashboard_ids: list[int] = field(default_factory=list)
     query_ids: list[int] = field(default_factory=list)
 
+    def as_record(self, finished_at: str) -> dict[str, Any]:
+        """What the run's item keeps as ``dashboard_refresh``."""
+        return {"status": self.status, "message": self.message, "finished_at": finished_at}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -254,18 +267,25 @@ class RefreshOutcome:
         }
 
 
-def refresh_dashboard(config: Config, ssm: Any, *, timeout: float = 10.0) -> RefreshOutcome:
+def refresh_dashboard(
+    config: Config, ssm: Any, *, timeout: float = 10.0, budget_seconds: float | None = None
+) -> RefreshOutcome:
     """Ask Redash to re-run the queries of this environment's published dashboard.
 
     Does nothing unless ``config.redash_url`` and ``config.redash_api_key_parameter`` are set; reads the API
-    key from SSM Parameter Store (SecureString, decrypted). Never raises: a dashboard that cannot be
-    refreshed must not fail the run, so every problem is logged and returned.
+    key from SSM Parameter Store (SecureString, decrypted). ``timeout`` bounds each request and
+    ``budget_seconds`` all of them together, so that a slow Redash ends the refresh as ``failed`` before
+    the function's own timeout would. Never raises: a dashboard that cannot be refreshed must not fail the
+    run, so every problem is logged and returned.
     """
     if not config.redash_url or not config.redash_api_key_parameter:
         return RefreshOutcome("skipped", "no Redash configured (REDASH_URL, REDASH_API_KEY_PARAMETER)")
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     try:
         parameter = ssm.get_parameter(Name=config.redash_api_key_parameter, WithDecryption=True)
-        client = RedashClient(config.redash_url, parameter["Parameter"]["Value"], timeout=timeout)
+        client = RedashClient(
+            config.redash_url, parameter["Parameter"]["Value"], timeout=timeout, deadline=deadline
+        )
         dashboards = client.dashboards(tags=environment_tags(config.environment))
         if not dashboards:
             outcome = RefreshOutcome(

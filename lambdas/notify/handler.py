@@ -1,4 +1,9 @@
-"""Notify: publish the run's status email to the status topic, then ask Redash (when configured) to refresh."""
+"""Notify: publish the run's status email to the status topic, once per outcome (see pipeline.notification).
+
+Two events: ``{"run", "result"}`` (Notify, NotifyFailure, the failure tracker) publishes the email;
+``{"run", "notify_error"}`` (RecordNotifyError, after Notify's retries ran out) records why it could not be
+sent beside the run's outcome. The dashboard refresh is a state of its own (lambdas/refresh_dashboard).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import Config
-from pipeline.notification import notify
-from pipeline.redash import refresh_dashboard
+from pipeline.notification import notify, record_notify_error
 from pipeline.run_store import RunStore
 
 logger = Logger()
@@ -32,10 +36,10 @@ def _services() -> tuple[Config, RunStore, Any, Any]:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config, store, s3, sns = _services()
+    if "notify_error" in event:
+        recorded = record_notify_error(store, event)
+        logger.error("status email not sent", extra=recorded)
+        return recorded
     result = notify(config, store, s3, sns, event)
-    logger.info("status published", extra=result)
-    # The SSM client is made only when a dashboard is configured: most deployments have none.
-    if config.redash_url and config.redash_api_key_parameter:
-        outcome = refresh_dashboard(config, boto3.client("ssm"))
-        logger.info("dashboard refresh", extra=outcome.as_dict())
+    logger.info("status published" if result["sent"] else "status email already sent", extra=result)
     return result

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from pipeline.notification import notify, render, render_subject
+import json
+from dataclasses import replace
+
+import pytest
+from botocore.exceptions import ClientError
+
+from pipeline.notification import (
+    PublishError,
+    SimulatedCrash,
+    notify,
+    record_notify_error,
+    render,
+    render_subject,
+)
+from pipeline.run_store import Run
+from pipeline.runs import RunStatus
 from pipeline.tracking import record_failure
 
 BUCKET = "nightly-etl-staging"
@@ -337,3 +352,169 @@ def test_without_an_item_for_the_execution_the_email_is_rendered_from_the_result
     [email] = aws.emails()
     assert email["Subject"] == answer["subject"] == "[nightly-etl] FAILED 2026-13-45 at BeginRun: ValueError"
     assert "  BeginRun failed: ValueError: bad date\n" in email["Message"]
+
+
+# --- one email per outcome -----------------------------------------------------------------------
+
+
+def finished(aws, run, status="SUCCEEDED"):
+    """The run as TrackResult leaves it: its outcome recorded, the lock released."""
+    aws.store.finish(
+        Run.from_dict(run),
+        RunStatus(status),
+        {"counts": {"extracted": 5, "loaded": 5}, "identity_ok": True},
+        "2026-11-22T06:04:07.600Z",
+    )
+    return {"status": status, "run": run, "counts": {"extracted": 5, "loaded": 5}}
+
+
+class FailingTopic:
+    """SNS that refuses the first ``failures`` publishes the way SNS throttles, then publishes for real."""
+
+    def __init__(self, sns, failures: int):
+        self._sns = sns
+        self.failures = failures
+
+    def publish(self, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise ClientError({"Error": {"Code": "Throttled", "Message": "Rate exceeded"}}, "Publish")
+        return self._sns.publish(**kwargs)
+
+
+def test_a_repeated_notify_publishes_nothing_and_answers_already_sent(aws, run):
+    result = finished(aws, run)
+
+    first = notify(aws.config, aws.store, aws.s3, aws.sns, {"run": run, "result": result})
+    again = notify(aws.config, aws.store, aws.s3, aws.sns, {"run": run, "result": result})
+
+    [email] = aws.emails()
+    assert (
+        email["Subject"]
+        == first["subject"]
+        == "[nightly-etl] SUCCEEDED 2026-11-22: 5 loaded, 0 rejected, 0 retrying"
+    )
+    assert (first["sent"], first["message_id"]) == (True, email["MessageId"])
+    assert again == {"status": "SUCCEEDED", "sent": False, "subject": None, "message_id": None}
+    item = aws.store.get(RUN_DATE)
+    assert (item["notified"], item["status"]) == (["SUCCEEDED"], "SUCCEEDED")
+
+
+def test_the_failure_tracker_after_notify_failure_sends_no_second_failed_email(aws, clock, run):
+    failure = record_failure(
+        aws.store,
+        {
+            "state": {
+                "begin": {"value": {"run": run}},
+                "error": {"Error": "HeaderError", "Cause": "no header"},
+                "failed_state": "Extract",
+            },
+            "execution_arn": EXECUTION_ARN,
+        },
+        clock,
+    )
+    event = {"run": failure["run"], "result": failure}
+
+    sent = notify(aws.config, aws.store, aws.s3, aws.sns, event)
+    repeated = notify(aws.config, aws.store, aws.s3, aws.sns, event)
+
+    [email] = aws.emails()
+    assert email["Subject"] == sent["subject"] == "[nightly-etl] FAILED 2026-11-22 at Extract: HeaderError"
+    assert (sent["sent"], repeated["sent"], repeated["status"]) == (True, False, "FAILED")
+
+
+def test_a_failure_reported_after_the_success_email_sends_nothing_more(aws, run):
+    """The failure tracker's event for a run TrackResult finished: the item's outcome is the one emailed."""
+    result = finished(aws, run, "SUCCEEDED_WITH_ERRORS")
+    notify(aws.config, aws.store, aws.s3, aws.sns, {"run": run, "result": result})
+    late_failure = {"run": run, "status": "FAILED", "error": {"state": "Notify", "error": "States.Timeout"}}
+
+    answer = notify(aws.config, aws.store, aws.s3, aws.sns, {"run": run, "result": late_failure})
+
+    assert (answer["status"], answer["sent"]) == ("SUCCEEDED_WITH_ERRORS", False)
+    assert [e["Subject"] for e in aws.emails()] == [
+        "[nightly-etl] SUCCEEDED_WITH_ERRORS 2026-11-22: 5 loaded, 0 rejected, 0 retrying"
+    ]
+
+
+def test_a_refused_publish_takes_the_marker_back_so_that_the_retry_sends(aws, run):
+    result = finished(aws, run)
+    topic = FailingTopic(aws.sns, failures=1)
+
+    with pytest.raises(PublishError) as refused:
+        notify(aws.config, aws.store, aws.s3, topic, {"run": run, "result": result})
+    assert str(refused.value) == (
+        "the status email of 2026-11-22 (SUCCEEDED) was not published: ClientError: An error occurred "
+        "(Throttled) when calling the Publish operation: Rate exceeded"
+    )
+    assert "notified" not in aws.store.get(RUN_DATE)
+    assert aws.emails() == []
+
+    retried = notify(aws.config, aws.store, aws.s3, topic, {"run": run, "result": result})
+
+    [email] = aws.emails()
+    assert (retried["sent"], retried["message_id"]) == (True, email["MessageId"])
+    assert aws.store.get(RUN_DATE)["notified"] == ["SUCCEEDED"]
+
+
+def test_the_crash_hook_fails_the_attempt_that_published_and_the_retry_finds_it_sent(aws, run):
+    result = finished(aws, run)
+    crashing = replace(aws.config, notify_crash_after_publish=1)
+
+    with pytest.raises(SimulatedCrash, match=f"after publishing the SUCCEEDED email of run {run['run_id']}"):
+        notify(crashing, aws.store, aws.s3, aws.sns, {"run": run, "result": result})
+    retried = notify(crashing, aws.store, aws.s3, aws.sns, {"run": run, "result": result})
+
+    assert len(aws.emails()) == 1
+    assert retried["sent"] is False
+
+
+def test_a_run_without_an_item_holds_no_marker_and_is_emailed_each_time(aws, clock):
+    result = record_failure(
+        aws.store,
+        {
+            "state": {"run_date": "2026-13-45", "error": {"Error": "ValueError", "Cause": "bad date"}},
+            "execution_arn": EXECUTION_ARN,
+        },
+        clock,
+    )
+    event = {"run": result["run"], "result": result}
+
+    answers = [notify(aws.config, aws.store, aws.s3, aws.sns, event) for _ in range(2)]
+
+    assert [a["sent"] for a in answers] == [True, True]
+    assert len(aws.emails()) == 2
+    assert aws.dynamodb.scan(TableName=aws.config.runs_table)["Items"] == []
+
+
+def test_a_newer_executions_date_is_left_unmarked_and_the_older_email_still_goes(aws, clock, run):
+    finished(aws, run)
+    newer = {**run, "execution_arn": EXECUTION_ARN + "-rerun", "run_id": "2026-11-22-0000000000"}
+    aws.store.claim(Run.from_dict({**newer, "force": True}), {})
+    result = {"status": "SUCCEEDED", "run": run, "counts": {"extracted": 5, "loaded": 5}}
+
+    answer = notify(aws.config, aws.store, aws.s3, aws.sns, {"run": run, "result": result})
+
+    assert answer["sent"] is True
+    assert "notified" not in aws.store.get(RUN_DATE)
+
+
+def test_a_notify_whose_retries_ran_out_is_recorded_beside_the_outcome(aws, run):
+    finished(aws, run)
+    before = aws.store.get(RUN_DATE)
+    cause = json.dumps({"errorType": "PublishError", "errorMessage": "SNS is down", "stackTrace": []})
+
+    answer = record_notify_error(
+        aws.store, {"run": run, "notify_error": {"Error": "PublishError", "Cause": cause}}
+    )
+
+    expected = {
+        "state": "Notify",
+        "error": "PublishError",
+        "cause": cause,
+        "message": "Notify failed: PublishError: SNS is down",
+    }
+    assert answer == {"notify_error": expected, "recorded": True}
+    assert aws.store.get(RUN_DATE) == {**before, "notify_error": expected}
+    other = {**run, "execution_arn": EXECUTION_ARN + "-other"}
+    assert record_notify_error(aws.store, {"run": other, "notify_error": {}})["recorded"] is False
