@@ -161,7 +161,7 @@ class OrderFile:
                 values[1] = rng.choice([f"{self.day:%d/%m/%Y}", f"{self.day:%Y}-02-30", "yesterday", ""])
             case Reason.INVALID_CUSTOMER:
                 values[2] = rng.choice(
-                    ["", f"{customer}\u202e", "x" * 201, f"{customer}\x07", zalgo(customer, rng)]
+                    ["", f"{customer}\u202e", "x" * 201, f"{customer}\x7f", zalgo(customer, rng)]
                 )
             case Reason.MISSING_PRODUCT_ID:
                 values[3] = ""
@@ -175,6 +175,10 @@ class OrderFile:
                 values[5] = f"-{amount}"
             case Reason.INVALID_CURRENCY:
                 values[6] = rng.choice(["BTC", "US$", "XXX", "EURO", ""])
+            case Reason.REFUSED_TEXT:
+                # Anywhere in the row: AWS refuses the record whole. U+001F is whitespace to str.strip().
+                column = rng.randrange(len(values))
+                values[column] += rng.choice(["\ufffe", "\uffff", "\x00", "\x1b", "\x1f"])
         return values
 
 

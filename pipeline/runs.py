@@ -3,10 +3,19 @@
 Every record of a run ends up in exactly one outcome, and the identity
 ``extracted + retried_in = loaded + rejected + queued_for_retry + quarantined + duplicates_dropped``
 is checked and stored with the run.
+
+``retried_in`` counts every record the run took from the queues, not only those it staged. Two kinds are
+set aside at once instead of being staged: messages SQS moved to the dead-letter queue after
+maxReceiveCount (their records, reason ``dlq``), and retry messages whose records cannot be read (one
+record each, reason ``unreadable``: what they hold cannot be counted). Each was received by this run and
+ends quarantined by it, so it counts once on each side, as ``retried_in`` and as ``quarantined``, and the
+identity still says that nothing taken in was lost. The run item's ``quarantine_reasons`` splits
+``quarantined`` into ``max_attempts``, ``dlq`` and ``unreadable``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from enum import StrEnum
@@ -94,11 +103,24 @@ class Counts:
 
 
 def parse_run_date(value: str) -> date:
-    """A run date from a date or a timestamp (the schedule's input transformer passes the event time)."""
+    """A run date from a date or a timestamp (the schedule's input transformer passes the event time).
+
+    Only ``YYYY-MM-DD`` and ISO timestamps that start with one (``2026-11-23T02:00:00Z``) are taken:
+    ``fromisoformat`` alone would also read ``20261123`` and week dates such as ``2026-W48-1``.
+    """
     text = str(value).strip()
+    if not _RUN_DATE.fullmatch(text):
+        raise ValueError(f"run_date {value!r} is neither YYYY-MM-DD nor an ISO timestamp")
     try:
         if len(text) == 10:
             return date.fromisoformat(text)
         return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
     except ValueError:
         raise ValueError(f"run_date {value!r} is neither YYYY-MM-DD nor an ISO timestamp") from None
+
+
+# YYYY-MM-DD, optionally followed by a time (seconds and fraction optional) and a UTC offset; ASCII digits.
+_RUN_DATE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)

@@ -2,31 +2,48 @@
 
 A source is an ``s3://bucket/prefix/`` (every ``*.csv`` under it, in key order) or one ``https://`` URL.
 Files are read block by block through an incremental UTF-8 decoder into ``csv.DictReader``, so memory is
-bounded by a block and a row whatever the size of the file. A file that is not UTF-8 CSV text with the
-contract's header fails the run with a typed error that names the file and says what to do; the class
-names are what the state machine and the failure record show.
+bounded by a block and a row whatever the size of the file. A file that is not CSV text with the contract's
+header (binary content, UTF-16, a header row that is not UTF-8) fails the run with a typed error that names
+the file and says what to do; the class names are what the state machine and the failure record show.
+
+One bad row never fails a file: a data row with bytes that are not UTF-8 or a NUL character is read
+like any other, so the contract rejects that row alone (``refused_text``) and the rest of the file loads.
+Undecodable bytes are kept out of the record's text (U+FFFD stands in their place, and the record lists
+the first such byte of each column under ``NOT_UTF8_KEY``), so every record stays valid UTF-8 on its way
+through staging, reports and queues.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import re
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from pipeline.contract import CATALOG_COLUMNS, HeaderError, Product, check_header, parse_product
+from pipeline.contract import (
+    CATALOG_COLUMNS,
+    EXTRA_KEY,
+    NOT_UTF8_KEY,
+    HeaderError,
+    Product,
+    check_header,
+    parse_product,
+)
+from pipeline.text import escape_refused
 
 BLOCK_SIZE = 256 * 1024
 # A "line" this long without a newline is a binary or broken file; stop before it fills the memory.
 MAX_LINE_CHARS = 8 * 1024 * 1024
-EXTRA_KEY = "_extra"
+# What the "surrogateescape" decoder makes of a byte that is not UTF-8: U+DC80..U+DCFF for 0x80..0xFF.
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 # File signatures of what partners send by mistake instead of a CSV export.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -107,8 +124,10 @@ def order_files(source: str, s3: Any, open_url: Opener | None = None) -> list[So
     if scheme == "s3":
         bucket, prefix = parse_s3_uri(source)
         keys = _list_csv_keys(s3, bucket, prefix, source)
+        # The URI names the file's records in reports, retry messages and emails: an S3 key may hold
+        # characters SQS and SNS refuse, so they are escaped there (the key itself opens the object).
         return [
-            SourceFile(f"s3://{bucket}/{key}", index, _s3_opener(s3, bucket, key))
+            SourceFile(escape_refused(f"s3://{bucket}/{key}"), index, _s3_opener(s3, bucket, key))
             for index, key in enumerate(keys)
         ]
     opener = open_url or https_opener()
@@ -137,8 +156,9 @@ class CsvStream:
     """The rows of one CSV file as dicts of the contract's columns, read incrementally.
 
     A missing value is None, values beyond the header are a list under ``_extra`` (csv.DictReader's
-    restval/restkey), and columns outside the contract are dropped. ``rows`` and ``bytes_read`` are
-    final once iteration ends.
+    restval/restkey), and columns outside the contract are dropped. A row with bytes that are not UTF-8
+    has U+FFFD in their place and ``{column: "0xE9"}`` under ``NOT_UTF8_KEY`` (the contract rejects it).
+    ``rows`` and ``bytes_read`` are final once iteration ends.
     """
 
     def __init__(self, stream: BinaryIO, uri: str, columns: tuple[str, ...], block_size: int = BLOCK_SIZE):
@@ -147,11 +167,14 @@ class CsvStream:
         self.rows = 0
         self.bytes_read = 0
         self._blocks = iter(lambda: stream.read(block_size), b"")
+        # Set once the decoder met a byte that is not UTF-8: only then are rows searched for one.
+        self._undecoded = False
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         reader = csv.DictReader(self._lines(), restval=None, restkey=EXTRA_KEY)
         try:
             header = reader.fieldnames
+            self._check_header_text(header or ())
             try:
                 check_header(list(header) if header else None, self.columns, self.uri)
             except HeaderError as error:
@@ -166,11 +189,26 @@ class CsvStream:
                 extra = row.get(EXTRA_KEY)
                 if extra:
                     record[EXTRA_KEY] = extra
-                yield record
+                yield _mark_undecoded(record) if self._undecoded else record
         except csv.Error as error:
             raise NotCsvError(
                 f"{self.uri} is not a valid CSV file ({error}, near line {reader.line_num}): {_FIX}"
             ) from None
+
+    def _check_header_text(self, header: Iterable[str]) -> None:
+        """A header row that is not UTF-8 text, or holds a NUL, is no CSV header: the file is refused."""
+        for name in header:
+            if "\x00" in name:
+                raise NotCsvError(
+                    f"{self.uri} is not a CSV file: its header row has a NUL byte (binary content): {_FIX}"
+                )
+            undecoded = _UNDECODED.search(name)
+            if undecoded:
+                raise EncodingError(
+                    f"{self.uri} is not UTF-8 text (its header row has the byte {_byte(undecoded.group())}): "
+                    "re-export it as UTF-8 (Excel: 'CSV UTF-8'; it is probably Latin-1 or Windows-1252), "
+                    "upload it again and re-run the day"
+                )
 
     def _lines(self) -> Iterator[str]:
         """Text lines split only at '\\n' (csv treats the end of each string as the end of a line)."""
@@ -191,32 +229,52 @@ class CsvStream:
             yield pending
 
     def _text(self) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         first = True
         for block in self._blocks:
             offset = self.bytes_read
             self.bytes_read += len(block)
             if offset == 0:
                 _check_signature(block, self.uri)
-            nul = block.find(b"\x00")
-            if nul >= 0:
-                raise NotCsvError(
-                    f"{self.uri} is not a CSV file: it has a NUL byte at offset {offset + nul} "
-                    f"(binary content): {_FIX}"
-                )
-            buffered = len(decoder.getstate()[0])
-            try:
-                text = decoder.decode(block)
-            except UnicodeDecodeError as error:
-                raise _encoding_error(self.uri, error, offset - buffered) from None
+            text = self._seen(decoder.decode(block))
             if first and text:
                 text = text.removeprefix("\ufeff")  # a BOM (Excel's "CSV UTF-8") is not data
                 first = False
             yield text
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as error:
-            raise _encoding_error(self.uri, error, self.bytes_read - len(error.object)) from None
+        # A file that ends inside a multi-byte character: its last bytes are undecodable, in the last row.
+        yield self._seen(decoder.decode(b"", final=True))
+
+    def _seen(self, text: str) -> str:
+        if not self._undecoded and _UNDECODED.search(text):
+            self._undecoded = True
+        return text
+
+
+def _mark_undecoded(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with each undecodable byte replaced by U+FFFD and the first one of each column listed."""
+    found: dict[str, str] = {}
+    for column, value in record.items():
+        values = value if isinstance(value, list) else [value]
+        for text in values:
+            match = _UNDECODED.search(text) if isinstance(text, str) else None
+            if match:
+                found.setdefault(column, _byte(match.group()))
+    if not found:
+        return record
+    clean = {
+        column: [_UNDECODED.sub("\ufffd", v) for v in value]
+        if isinstance(value, list)
+        else _UNDECODED.sub("\ufffd", value)
+        if isinstance(value, str)
+        else value
+        for column, value in record.items()
+    }
+    return clean | {NOT_UTF8_KEY: found}
+
+
+def _byte(escaped: str) -> str:
+    """The original byte of a "surrogateescape" character, as ``0xE9``."""
+    return f"0x{ord(escaped) - 0xDC00:02X}"
 
 
 def read_catalog(stream: BinaryIO, uri: str) -> list[Product]:
@@ -227,7 +285,9 @@ def read_catalog(stream: BinaryIO, uri: str) -> list[Product]:
         try:
             product = parse_product(row)
         except ValueError as error:
-            raise CatalogError(f"{uri} row {number}: {error}: fix the catalog and re-run the day") from None
+            raise CatalogError(
+                f"{uri} row {number}{_product_named(row)}: {error}: fix the catalog and re-run the day"
+            ) from None
         if product.product_id in seen:
             raise CatalogError(
                 f"{uri} lists product_id {product.product_id!r} twice (rows {seen[product.product_id]} "
@@ -236,6 +296,14 @@ def read_catalog(stream: BinaryIO, uri: str) -> list[Product]:
         seen[product.product_id] = number
         products.append(product)
     return products
+
+
+def _product_named(row: dict[str, Any]) -> str:
+    """`` (product_id 'P-1')`` for a catalog error, when the row has a short, printable product_id."""
+    product_id = (row.get("product_id") or "").strip()
+    if not product_id or len(product_id) > 64 or escape_refused(product_id) != product_id:
+        return ""
+    return f" (product_id {product_id!r})"
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -335,12 +403,3 @@ def _check_signature(block: bytes, uri: str) -> None:
             f"{uri} is not UTF-8 text: it is UTF-16 (it starts with a UTF-16 byte order mark). "
             "Save it as UTF-8 (Excel: 'CSV UTF-8'), upload it again and re-run the day"
         )
-
-
-def _encoding_error(uri: str, error: UnicodeDecodeError, base: int) -> EncodingError:
-    bad = error.object[error.start]
-    return EncodingError(
-        f"{uri} is not UTF-8 text (invalid byte 0x{bad:02X} at offset {base + error.start}): "
-        "re-export it as UTF-8 (Excel: 'CSV UTF-8'; it is probably Latin-1 or Windows-1252), "
-        "upload it again and re-run the day"
-    )

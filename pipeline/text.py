@@ -19,6 +19,14 @@ import re
 REFUSED = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a surrogate code point, which no UTF-8 encoder accepts."""
+    return _SURROGATE.search(text) is not None
+
+
 def first_refused(text: str) -> tuple[int, str] | None:
     """The position and character of the first character AWS refuses in ``text``, or None."""
     match = REFUSED.search(text)

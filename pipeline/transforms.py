@@ -38,10 +38,12 @@ from pyspark.sql.types import (
 )
 
 from pipeline import layout
-from pipeline.contract import Order, Product, Reason, Rejection, enrich, order_key, parse_order
+from pipeline.budgets import EXAMPLE_CHARS, EXAMPLE_ID_CHARS, safe_text
+from pipeline.contract import Order, Product, Reason, Rejection, enrich, order_key, parse_order, shorten
 from pipeline.dynamo_writer import Item, attribute_value
 from pipeline.report import LoadReport, ReasonSummary
 from pipeline.staging import Chunk, StagedRecord, StagingError, decode_lines, encode_lines
+from pipeline.text import has_surrogate
 
 # A staged record: its key (empty when the row has no order_id), its version (Origin.version(), newest is
 # greatest), its position in the staging (chunk << 32 | line: unique and stable) and its JSON line.
@@ -318,8 +320,13 @@ def load_partition(
 
 
 def example(record: StagedRecord) -> str:
-    """How a report names a record for a person to find it: ``A-17 (row 5 of s3://…/orders.csv)``."""
-    return f"{order_key(record.raw) or '(empty)'} ({record.origin.describe()})"
+    """How a report names a record for a person to find it: ``A-17 (row 5 of s3://…/orders.csv)``.
+
+    An order_id of any length is cut to ``EXAMPLE_ID_CHARS`` with a marker (``A-17AAAA…[+119,940 chars]``)
+    so that the row's place stays readable, and the whole example to ``EXAMPLE_CHARS``; characters AWS
+    refuses are escaped (``pipeline.budgets``)."""
+    order_id = safe_text(order_key(record.raw), EXAMPLE_ID_CHARS) or "(empty)"
+    return safe_text(f"{order_id} ({record.origin.describe()})", EXAMPLE_CHARS)
 
 
 def catalog_by_id(products: Iterable[Product]) -> dict[str, Product]:
@@ -367,7 +374,9 @@ def outcome_of(row: Deduplicated, catalog: Mapping[str, Product], context: LoadC
                 parsed.amount,
             )
         parsed = Rejection(
-            Reason.UNKNOWN_PRODUCT, "product_id", f"{parsed.product_id!r} is not in the product catalog"
+            Reason.UNKNOWN_PRODUCT,
+            "product_id",
+            f"{shorten(parsed.product_id)!r} is not in the product catalog",
         )
     return Outcome(
         row.key,
@@ -388,4 +397,6 @@ def _with(record_json: str, **fields: str) -> str:
     """A staged record's JSON line with more fields: readable again with StagedRecord.from_json."""
     data = json.loads(record_json)
     data.update(fields)
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    line = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # A lone surrogate (a "\\udc80" escape in a hand-made record) has no UTF-8 form: keep it escaped.
+    return json.dumps(data, separators=(",", ":")) if has_surrogate(line) else line

@@ -1,3 +1,4 @@
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -61,11 +62,20 @@ def test_values_are_trimmed_and_amounts_quantized_to_cents():
         ({"customer": ""}, Reason.INVALID_CUSTOMER, "customer"),
         ({"customer": "x" * 201}, Reason.INVALID_CUSTOMER, "customer"),
         ({"customer": "Eve\u202eliam"}, Reason.INVALID_CUSTOMER, "customer"),
-        ({"customer": "Nul\x00l"}, Reason.INVALID_CUSTOMER, "customer"),
+        ({"customer": "Nul\x00l"}, Reason.REFUSED_TEXT, "customer"),
+        ({"customer": "Del\x7fete"}, Reason.INVALID_CUSTOMER, "customer"),
+        ({"customer": "Ann\ufffe"}, Reason.REFUSED_TEXT, "customer"),
         ({"product_id": ""}, Reason.MISSING_PRODUCT_ID, "product_id"),
         ({"quantity": "two"}, Reason.INVALID_QUANTITY, "quantity"),
         ({"quantity": "0"}, Reason.INVALID_QUANTITY, "quantity"),
         ({"quantity": "1.5"}, Reason.INVALID_QUANTITY, "quantity"),
+        ({"quantity": "1_000"}, Reason.INVALID_QUANTITY, "quantity"),
+        ({"quantity": "+5"}, Reason.INVALID_QUANTITY, "quantity"),
+        ({"quantity": "\u0663"}, Reason.INVALID_QUANTITY, "quantity"),
+        ({"order_date": "20261123"}, Reason.INVALID_DATE, "order_date"),
+        ({"order_date": "2026-W48-1"}, Reason.INVALID_DATE, "order_date"),
+        ({"amount": "1_000.00"}, Reason.INVALID_AMOUNT, "amount"),
+        ({"amount": "Infinity"}, Reason.INVALID_AMOUNT, "amount"),
         ({"amount": "abc"}, Reason.INVALID_AMOUNT, "amount"),
         ({"amount": "1.001"}, Reason.INVALID_AMOUNT, "amount"),
         ({"amount": "NaN"}, Reason.INVALID_AMOUNT, "amount"),
@@ -128,8 +138,45 @@ def test_catalog_rows_are_parsed_strictly():
     assert product == Product("P-1", "Pen", "Office", Decimal("1.20"))
     with pytest.raises(ValueError, match="lacks category"):
         parse_product({"product_id": "P-1", "name": "Pen", "category": "", "unit_price": "1"})
-    with pytest.raises(ValueError, match="not a number"):
+    with pytest.raises(ValueError, match="unit_price 'cheap' is not a price"):
         parse_product({"product_id": "P-1", "name": "Pen", "category": "O", "unit_price": "cheap"})
+
+
+@pytest.mark.parametrize(
+    "price", ["NaN", "nan", "Infinity", "-Infinity", "-1.00", "1.001", "1e3", "1_000", "+1", "١٠", "1000000"]
+)
+def test_a_catalog_price_that_is_not_a_plain_price_is_refused(price):
+    with pytest.raises(
+        ValueError,
+        match=rf"^unit_price '{re.escape(price)}' is not a price: write it like 12.50 \(digits, at most 2 decimals, "
+        r"not negative, below 1000000\)$",
+    ):
+        parse_product({"product_id": "P-1", "name": "Pen", "category": "O", "unit_price": price})
+
+
+def test_a_catalog_price_of_zero_and_of_whole_units_is_a_price():
+    assert (
+        parse_product({"product_id": "P-1", "name": "Gift", "category": "O", "unit_price": "0"}).unit_price
+        == 0
+    )
+    assert (
+        parse_product({"product_id": "P-1", "name": "Pen", "category": "O", "unit_price": " 12 "}).unit_price
+        == 12
+    )
+
+
+@pytest.mark.parametrize(("column", "limit"), [("product_id", 64), ("name", 200), ("category", 100)])
+def test_oversized_catalog_text_is_refused_naming_the_limit(column, limit):
+    raw = {"product_id": "P-1", "name": "Pen", "category": "O", "unit_price": "1"}
+    parse_product({**raw, column: "x" * limit})
+    with pytest.raises(ValueError, match=rf"^{column} has {limit + 1} characters, at most {limit} allowed$"):
+        parse_product({**raw, column: "x" * (limit + 1)})
+
+
+def test_catalog_text_aws_refuses_is_refused_naming_field_and_character():
+    raw = {"product_id": "P-1", "name": "Pen\uffff", "category": "O", "unit_price": "1"}
+    with pytest.raises(ValueError, match=r"^name holds U\+FFFF at character 4, which AWS services refuse$"):
+        parse_product(raw)
 
 
 def test_enrich_adds_catalog_fields():

@@ -185,7 +185,7 @@ def test_the_manifest_describes_the_run_and_its_sources(stack):
         "retried_in": 0,
         "staged_records": 2,
         "chunks": 1,
-        "sources": [{"uri": f"s3://landing/{DAY_PREFIX}orders.csv", "rows": 2, "bytes": len(body.encode())}],
+        "files": 1,
         "catalog_key": "runs/2026-01-15-abc1234567/catalog.csv",
         "retry_messages": 0,
         "retry_messages_unreadable": 0,
@@ -193,6 +193,64 @@ def test_the_manifest_describes_the_run_and_its_sources(stack):
         "retry_drain_reused": False,
     }
     json.dumps(result.as_dict())  # the state output must be plain JSON
+
+
+class LandingInMemory:
+    """The stack's S3 client, but the landing bucket's objects are put and read straight through moto's
+    backend: thousands of files in seconds instead of a minute of botocore round trips."""
+
+    def __init__(self, s3):
+        from moto.s3.models import s3_backends
+
+        self._s3, self._backend = s3, s3_backends["123456789012"]["global"]
+
+    def put(self, key: str, body: bytes) -> None:
+        self._backend.put_object("landing", key, body)
+
+    def get_object(self, Bucket: str, Key: str, **kwargs):  # noqa: N803 - boto3's parameter names
+        if Bucket != "landing" or kwargs:
+            return self._s3.get_object(Bucket=Bucket, Key=Key, **kwargs)
+        return {"Body": io.BytesIO(self._backend.get_object("landing", Key).value)}
+
+    def __getattr__(self, attribute):
+        return getattr(self._s3, attribute)
+
+
+def extract_answer_size(stack, files: int) -> tuple[int, dict]:
+    """Extract ``files`` one-row files of the day; the answer's size as Step Functions carries it."""
+    s3 = LandingInMemory(stack.s3)
+    for n in range(files):
+        s3.put(
+            f"{DAY_PREFIX}partner-export-{n:05d}-of-a-rather-long-file-name.csv",
+            (HEADER + order_line(n)).encode(),
+        )
+    config = replace(stack.config, chunk_rows=10_000)
+    answer = extract_run(config, s3, stack.sqs, RUN, drain=NO_WAIT).as_dict()
+    return len(json.dumps(answer, separators=(",", ":")).encode()), answer
+
+
+def test_the_extract_answer_is_the_same_size_for_3_files_and_3000(stack):
+    """Per-file figures go to the manifest: the answer that passes through Step Functions (256 KiB at
+    most) holds counts and keys only; with them it passed 256 KiB at about 2,500 files."""
+    small, three = extract_answer_size(stack, 3)
+    for key in stack.keys("runs/"):  # a fresh run's staging for the larger day
+        stack.s3.delete_object(Bucket="staging", Key=key)
+    large, thousands = extract_answer_size(stack, 3000)
+
+    assert (three["files"], three["extracted"]) == (3, 3)
+    assert (thousands["files"], thousands["extracted"]) == (3000, 3000)
+    # The same bytes but for the digits of three counts (files, extracted, staged_records: 3 → 3000).
+    assert (small, large) == (408, 408 + 3 * len("000"))
+    assert large < 4 * 1024 < 256 * 1024
+    assert "sources" not in thousands
+    manifest = Manifest.from_json(
+        stack.s3.get_object(Bucket="staging", Key=thousands["manifest_key"])["Body"].read()
+    )
+    assert len(manifest.sources) == 3000
+    assert (
+        manifest.sources[0].uri
+        == f"s3://landing/{DAY_PREFIX}partner-export-00000-of-a-rather-long-file-name.csv"
+    )
 
 
 def test_the_files_of_a_day_are_staged_in_key_order_with_their_file_index(stack):
@@ -229,9 +287,9 @@ def test_a_day_without_files_stages_nothing_and_needs_no_catalog(stack):
     stack.s3.delete_object(Bucket="landing", Key=layout.CATALOG_KEY)
     result = extract_run(stack.config, stack.s3, stack.sqs, RUN, drain=NO_WAIT)
 
-    assert (result.staged_records, result.chunks, result.catalog_key, result.sources) == (0, 0, None, [])
+    assert (result.staged_records, result.chunks, result.catalog_key, result.files) == (0, 0, None, 0)
     manifest = stack.manifest(result)
-    assert (manifest.chunks, manifest.staged_records) == ([], 0)
+    assert (manifest.chunks, manifest.staged_records, manifest.sources) == ([], 0, [])
 
 
 def test_orders_without_a_catalog_fail_the_run_before_the_manifest(stack):
@@ -253,8 +311,17 @@ def test_a_file_with_a_wrong_header_fails_the_run_and_keeps_the_drained_messages
     assert stack.queue_counts() == (0, 1)
 
 
-def test_a_latin1_file_fails_the_run_with_an_encoding_error(stack):
-    stack.put_orders("orders.csv", (HEADER + order_line(1, "Zoë")).encode("latin-1"))
+def test_a_latin1_row_is_staged_as_utf8_text_listing_its_byte_and_the_other_rows_with_it(stack):
+    data = (HEADER + order_line(1)).encode() + order_line(2, "Zoë").encode("latin-1") + order_line(3).encode()
+    stack.put_orders("orders.csv", data)
+    result = extract_run(stack.config, stack.s3, stack.sqs, RUN, drain=NO_WAIT)
+    staged = stack.staged(result)
+    assert [record.raw.get("_not_utf8") for record in staged] == [None, {"customer": "0xEB"}, None]
+    assert staged[1].raw["customer"] == "Zo\ufffd"
+
+
+def test_a_file_whose_header_is_not_utf8_fails_the_run_with_an_encoding_error(stack):
+    stack.put_orders("orders.csv", (HEADER.replace("customer", "clïent") + order_line(1)).encode("latin-1"))
     with pytest.raises(
         EncodingError, match=r"s3://landing/landing/orders/dt=2026-01-15/orders\.csv is not UTF-8"
     ):
@@ -275,7 +342,7 @@ def test_a_large_generated_file_is_staged_in_bounded_chunks(stack):
 
     assert (result.extracted, result.chunks) == (25_000, 3)
     assert [c.records for c in stack.manifest(result).chunks] == [10_000, 10_000, 5_000]
-    assert result.sources[0].rows == generated.expected.rows == 25_000
+    assert stack.manifest(result).sources[0].rows == generated.expected.rows == 25_000
 
 
 # --- the retry queue ------------------------------------------------------------------------------
@@ -360,10 +427,25 @@ def test_a_crash_in_the_middle_of_the_drain_keeps_what_was_persisted(stack):
     assert stack.queue_counts() == (0, 0)
 
 
-def test_an_unreadable_message_is_left_on_the_queue_for_its_dead_letter_queue(stack):
+UNREADABLE_BODIES = {
+    "not_json": "ORD-1,2026-01-14,Alice",
+    "a_json_list": "[1]",
+    "json_null": "null",
+    "another_version": '{"v": 99, "records": []}',
+    "a_record_that_is_a_number": '{"v": 1, "run_id": "r", "records": [5]}',
+    "a_pointer_that_is_a_string": '{"v": 1, "run_id": "r", "s3": "tracking/retry/r/batch-00000.jsonl.gz"}',
+    "a_pointer_to_a_missing_object": '{"v": 1, "run_id": "r", "s3": {"bucket": "staging", "key": "tracking/retry/gone"}}',
+    "an_unknown_origin_kind": '{"v": 1, "run_id": "r", "records": [{"raw": {}, "origin": {"kind": "bogus", "source": "s", "line": 1}}]}',
+    "an_unknown_origin_field": '{"v": 1, "run_id": "r", "records": [{"raw": {}, "origin": {"kind": "retry", "source": "s", "line": 1, "x": 2}}]}',
+    "a_raw_row_of_numbers": '{"v": 1, "run_id": "r", "records": [{"raw": {"amount": 5}, "origin": {"kind": "retry", "source": "s", "line": 1}}]}',
+}
+
+
+@pytest.mark.parametrize("body", UNREADABLE_BODIES.values(), ids=UNREADABLE_BODIES.keys())
+def test_an_unreadable_message_is_quarantined_with_its_raw_body_and_deleted(stack, body):
     stack.sqs.send_message(
         QueueUrl=stack.config.retry_queue_url,
-        MessageBody='{"v": 99, "records": []}',
+        MessageBody=body,
         MessageGroupId="run-x",
         MessageDeduplicationId="x",
     )
@@ -371,7 +453,72 @@ def test_an_unreadable_message_is_left_on_the_queue_for_its_dead_letter_queue(st
     result = extract_run(stack.config, stack.s3, stack.sqs, RUN, drain=NO_WAIT)
 
     assert (result.retry_messages, result.retry_messages_unreadable, result.retried_in) == (1, 1, 1)
+    assert [r.origin.line for r in stack.staged(result)] == [1]
+    [key] = stack.keys(layout.quarantine_prefix(RUN["run_id"]))
+    assert key.startswith(f"tracking/quarantine/{RUN['run_id']}/unreadable/retry-")
+    kept = json.loads(stack.s3.get_object(Bucket="staging", Key=key)["Body"].read())
+    assert (kept["body"], kept["source"], kept["run_id"]) == (body, "retry", RUN["run_id"])
+    assert key.endswith(f"retry-{kept['message_id']}.json")
+    assert kept["attributes"]["MessageGroupId"] == "run-x"
+    assert kept["error"]
+    assert stack.queue_counts() == (0, 0)
+
+
+def test_a_pointer_payload_that_is_not_gzip_is_unreadable_and_names_its_object(stack):
+    stack.s3.put_object(Bucket="staging", Key="tracking/retry/r/batch-00000.jsonl.gz", Body=b"plain text")
+    pointer = retry.pointer("r", 0, "staging", "tracking/retry/r/batch-00000.jsonl.gz", 1)
+    stack.sqs.send_message(
+        QueueUrl=stack.config.retry_queue_url,
+        MessageBody=pointer.body,
+        MessageGroupId=pointer.group_id,
+        MessageDeduplicationId=pointer.deduplication_id,
+    )
+    result = extract_run(stack.config, stack.s3, stack.sqs, RUN, drain=NO_WAIT)
+
+    assert (result.retry_messages, result.retry_messages_unreadable, result.staged_records) == (0, 1, 0)
+    [key] = stack.keys(layout.quarantine_prefix(RUN["run_id"]))
+    error = json.loads(stack.s3.get_object(Bucket="staging", Key=key)["Body"].read())["error"]
+    assert error.startswith(
+        "the pointer's payload s3://staging/tracking/retry/r/batch-00000.jsonl.gz is not gzip"
+    )
+
+
+def test_a_rerun_after_a_crash_counts_the_unreadable_message_once_and_deletes_it(stack):
+    stack.put_orders("orders.csv", HEADER + "".join(order_line(n) for n in range(1, 8)))
+    stack.sqs.send_message(
+        QueueUrl=stack.config.retry_queue_url,
+        MessageBody="[1]",
+        MessageGroupId="g",
+        MessageDeduplicationId="d",
+    )
+    crashing = replace(stack.config, extract_crash_after_chunks=1)
+    with pytest.raises(SimulatedCrash):
+        extract_run(crashing, stack.s3, stack.sqs, RUN, drain=NO_WAIT)
     assert stack.queue_counts() == (0, 1)
+
+    result = extract_run(crashing, stack.s3, stack.sqs, RUN, drain=NO_WAIT)
+    assert (result.retry_messages_unreadable, result.retry_drain_reused, result.extracted) == (1, True, 7)
+    assert len(stack.keys(layout.quarantine_prefix(RUN["run_id"]))) == 1
+    assert stack.queue_counts() == (0, 0)
+
+
+def test_the_drain_hides_messages_for_the_configured_visibility(stack):
+    stack.queue([retried(1)])
+    seen = []
+    original = stack.sqs.receive_message
+
+    def receive(**kwargs):
+        seen.append(kwargs["VisibilityTimeout"])
+        return original(**kwargs)
+
+    stack.sqs.receive_message = receive
+    extract_run(replace(stack.config, drain_visibility_seconds=5507), stack.s3, stack.sqs, RUN)
+    assert seen[0] == 5507
+
+
+def test_a_drain_visibility_beyond_sqs_maximum_is_refused():
+    with pytest.raises(ValueError, match="within 0..43200"):
+        DrainPolicy(visibility_seconds=43_201)
 
 
 def test_a_fifo_group_gives_one_receive_per_run_and_the_rest_waits_for_the_next_run(stack):

@@ -66,3 +66,9 @@ def test_run_dates_come_from_dates_or_event_times(text, expected):
 def test_a_bad_run_date_says_what_is_expected():
     with pytest.raises(ValueError, match="neither YYYY-MM-DD nor an ISO timestamp"):
         parse_run_date("yesterday")
+
+
+@pytest.mark.parametrize("text", ["20261123", "2026-W48-1", "20261123T060000Z", "2026-327", "٢٠٢٦-١١-٢٣"])
+def test_run_dates_in_other_iso_forms_are_refused(text):
+    with pytest.raises(ValueError, match=rf"run_date '{text}' is neither YYYY-MM-DD nor an ISO timestamp"):
+        parse_run_date(text)

@@ -97,38 +97,44 @@ def test_quoted_newlines_unicode_line_separators_and_crlf_endings_are_kept_as_da
 # --- encoding and binary content ------------------------------------------------------------------
 
 
-def test_latin1_bytes_are_an_encoding_error_naming_the_byte_and_its_offset():
-    data = (HEADER + GOOD).encode() + "ORD-2,2026-01-15,Zoë,P-1,1,1,EUR\n".encode("latin-1")
-    offset = len((HEADER + GOOD + "ORD-2,2026-01-15,Zo").encode())
-    with pytest.raises(
-        EncodingError, match=rf"orders\.csv is not UTF-8 text \(invalid byte 0xEB at offset {offset}\)"
-    ):
-        rows_of(data)
+def test_a_row_with_latin1_bytes_is_read_with_the_bytes_listed_and_the_other_rows_intact():
+    data = (HEADER + GOOD).encode() + "ORD-2,2026-01-15,Zoë,P-1,1,1,EUR\n".encode("latin-1") + GOOD.encode()
+    first, latin1, last = rows_of(data)
+    assert first == last and "_not_utf8" not in first
+    assert latin1["customer"] == "Zo\ufffd" and latin1["_not_utf8"] == {"customer": "0xEB"}
+    assert latin1["currency"] == "EUR"
 
 
 @pytest.mark.parametrize("block_size", [1, 2, 3, 7, 64])
-def test_the_offset_of_an_invalid_byte_is_exact_whatever_the_block_boundaries(block_size):
+def test_characters_split_across_blocks_are_decoded_and_an_invalid_byte_is_found_whatever_the_blocks(
+    block_size,
+):
     # "é" (2 bytes) and "👩" (4 bytes) split across blocks are valid; the lone 0xFF after them is not.
     text = (HEADER + "ORD-1,2026-01-15,é👩,P-1,1,1,EUR\n").encode()
-    with pytest.raises(EncodingError, match=rf"invalid byte 0xFF at offset {len(text)}\)"):
-        rows_of(text + b"\xff\n", block_size=block_size)
+    first, second = rows_of(text + b"ORD-2,2026-01-15,x\xff,P-1,1,1,EUR\n", block_size=block_size)
+    assert first["customer"] == "é👩" and "_not_utf8" not in first
+    assert second["_not_utf8"] == {"customer": "0xFF"}
 
 
-def test_a_file_ending_inside_a_multibyte_character_is_an_encoding_error():
-    data = (HEADER + GOOD).encode() + "é".encode()[:1]
+def test_a_file_ending_inside_a_multibyte_character_has_the_byte_in_its_last_row():
+    data = (HEADER + GOOD).encode() + b"ORD-2,2026-01-15,Ann,P-1,1,1,EUR" + "é".encode()[:1]
+    _, last = rows_of(data)
+    assert last["currency"] == "EUR\ufffd" and last["_not_utf8"] == {"currency": "0xC3"}
+
+
+def test_a_header_row_that_is_not_utf8_is_an_encoding_error_naming_the_byte():
+    data = "order_id,order_date,clïent\n".encode("latin-1") + GOOD.encode()
     with pytest.raises(
-        EncodingError, match=rf"invalid byte 0xC3 at offset {len((HEADER + GOOD).encode())}\)"
+        EncodingError, match=r"orders\.csv is not UTF-8 text \(its header row has the byte 0xEF\)"
     ):
         rows_of(data)
 
 
-def test_nul_bytes_make_a_file_binary_not_csv():
-    data = (HEADER + GOOD).encode() + b"ORD-2\x00\x00"
-    with pytest.raises(
-        NotCsvError,
-        match=rf"orders\.csv is not a CSV file: it has a NUL byte at offset {len((HEADER + GOOD).encode()) + 5}",
-    ):
-        rows_of(data, block_size=16)
+def test_a_nul_in_a_data_row_is_data_for_the_contract_but_in_the_header_the_file_is_binary():
+    data = (HEADER + GOOD).encode() + b"ORD-2\x00,2026-01-15,Ann,P-1,1,1,EUR\n"
+    assert rows_of(data, block_size=16)[1]["order_id"] == "ORD-2\x00"
+    with pytest.raises(NotCsvError, match=r"orders\.csv is not a CSV file: its header row has a NUL byte"):
+        rows_of(HEADER.encode("utf-16-le") + GOOD.encode("utf-16-le"))
 
 
 @pytest.mark.parametrize(
@@ -292,8 +298,30 @@ def test_a_catalog_with_a_repeated_product_is_refused():
 
 def test_a_catalog_row_without_a_price_is_refused_with_its_row_number():
     data = b"product_id,name,category,unit_price\nP-1,A,X,1.00\nP-2,B,X,\n"
-    with pytest.raises(CatalogError, match=r"products\.csv row 2: catalog row for 'P-2' lacks unit_price"):
+    with pytest.raises(CatalogError, match=r"products\.csv row 2 \(product_id 'P-2'\): lacks unit_price"):
         read_catalog(io.BytesIO(data), "s3://landing/reference/products.csv")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"P-3,C,X,NaN", "row 3 (product_id 'P-3'): unit_price 'NaN' is not a price"),
+        (b"P-3,C,X,-2.00", "row 3 (product_id 'P-3'): unit_price '-2.00' is not a price"),
+        (b"P-3,C,X,inf", "row 3 (product_id 'P-3'): unit_price 'inf' is not a price"),
+        (b"P-3,C,X,1e308", "row 3 (product_id 'P-3'): unit_price '1e308' is not a price"),
+        (b"P-3," + b"n" * 201 + b",X,1", "row 3 (product_id 'P-3'): name has 201 characters, at most 200"),
+        (b"P-3,C\xef\xbf\xbe,X,1", "row 3 (product_id 'P-3'): name holds U+FFFE at character 2"),
+        (b"P-3,Caf\xe9,X,1", "row 3 (product_id 'P-3'): name byte 0xE9 is not UTF-8"),
+        (b"P\x01,C,X,1", "row 3: product_id holds U+0001 at character 2"),
+        (b"P" * 65 + b",C,X,1", "row 3: product_id has 65 characters, at most 64"),
+    ],
+)
+def test_a_catalog_row_that_is_not_usable_is_refused_naming_the_row_and_the_field(line, message):
+    data = b"product_id,name,category,unit_price\nP-1,A,X,1.00\nP-2,B,X,2\n" + line + b"\n"
+    with pytest.raises(CatalogError) as raised:
+        read_catalog(io.BytesIO(data), "s3://landing/reference/products.csv")
+    assert str(raised.value).startswith(f"s3://landing/reference/products.csv {message}")
+    assert str(raised.value).endswith(": fix the catalog and re-run the day")
 
 
 def test_a_catalog_with_the_orders_header_is_a_header_error():
