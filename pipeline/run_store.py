@@ -10,7 +10,9 @@ An item (attribute → meaning):
   ({reason: count}), ``examples`` ({reason: [example, ...]}), ``failure_errors`` ({error: count}),
   ``aggregates`` (orders, quantity, revenue per currency, by_category), ``retry_backlog`` (records waiting
   in the retry queue), ``retry_backlog_messages``, ``quarantine_total`` (records quarantined up to this run),
-  ``quarantine_key``, ``report_key``.
+  ``quarantine_key`` (the run's quarantined records, under ``tracking/quarantine/``), ``quarantine_reasons``
+  ({max_attempts|dlq|unreadable: records}), ``quarantine_prefix`` (when messages were set aside raw or
+  from the DLQ), ``report_key``.
 - Written when the run fails: ``error`` ({state, error, cause, message}).
 - Written when a claim takes the date from an execution that ended without releasing it (stopped, timed
   out): ``took_over`` ({execution_arn, status}).
@@ -52,6 +54,8 @@ OUTCOME_ATTRIBUTES = (
     "retry_backlog_messages",
     "quarantine_total",
     "quarantine_key",
+    "quarantine_reasons",
+    "quarantine_prefix",
     "report_key",
     "error",
     "notified",

@@ -23,9 +23,10 @@ repeated TrackResult writes the same objects and sends messages with the same FI
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -34,11 +35,12 @@ from botocore.exceptions import ClientError
 from pipeline import layout, retry
 from pipeline.config import Config
 from pipeline.report import LoadReport
-from pipeline.run_store import Run, RunLockLostError, RunStore
+from pipeline.run_store import Holder, HolderCheck, HolderState, Run, RunLockLostError, RunStore
 from pipeline.runs import AccountingError, Counts, RunStatus, Stage, parse_run_date
 from pipeline.staging import Manifest, StagedRecord, decode_lines, encode_lines
 
 Clock = Callable[[], datetime]
+logger = logging.getLogger(__name__)
 
 # SQS takes at most 10 entries and 256 KiB of bodies per SendMessageBatch call.
 SEND_BATCH_ENTRIES = 10
@@ -73,8 +75,14 @@ def iso(moment: datetime) -> str:
 # --- BeginRun -----------------------------------------------------------------------------------
 
 
-def begin_run(store: RunStore, event: dict[str, Any], now: Clock = utc_now) -> dict[str, Any]:
-    """Claim the run date named by the execution input for this execution; return ``{"run": ...}``."""
+def begin_run(
+    store: RunStore, event: dict[str, Any], now: Clock = utc_now, holder_check: HolderCheck | None = None
+) -> dict[str, Any]:
+    """Claim the run date named by the execution input for this execution; return ``{"run": ...}``.
+
+    ``holder_check`` tells whether the execution holding a RUNNING date still runs (``execution_holder``
+    over Step Functions): a holder that stopped without releasing the date loses it to this run.
+    """
     execution_input = event.get("input") or {}
     if "run_date" not in execution_input:
         raise RunInputError(
@@ -82,8 +90,28 @@ def begin_run(store: RunStore, event: dict[str, Any], now: Clock = utc_now) -> d
         )
     run = _run_for(parse_run_date(execution_input["run_date"]), execution_input, event, now)
     begun = iso(now())
-    store.claim(run, {Stage.BEGIN.value: _stage(RunStatus.SUCCEEDED, run.started_at, begun)})
+    store.claim(run, {Stage.BEGIN.value: _stage(RunStatus.SUCCEEDED, run.started_at, begun)}, holder_check)
     return {"run": run.to_dict()}
+
+
+# Statuses of an execution that may still write its date: it runs, or is about to run again (redrive).
+_HOLDING_STATUSES = {"RUNNING", "PENDING_REDRIVE"}
+
+
+def execution_holder(sfn: Any, execution_arn: str) -> Holder:
+    """What Step Functions says of the execution holding a lock. Only ExecutionDoesNotExist (deleted, or
+    its history expired) counts as ended without a status; any other error leaves it UNKNOWN."""
+    try:
+        status = str(sfn.describe_execution(executionArn=execution_arn)["status"])
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code == "ExecutionDoesNotExist":
+            return Holder(HolderState.ENDED, "the execution does not exist")
+        message = error.response["Error"].get("Message") or ""
+        return Holder(HolderState.UNKNOWN, f"DescribeExecution answered {code}: {message}".rstrip(": "))
+    if status in _HOLDING_STATUSES:
+        return Holder(HolderState.RUNNING, status)
+    return Holder(HolderState.ENDED, status)
 
 
 def _run_for(run_date: date, execution_input: dict[str, Any], event: dict[str, Any], now: Clock) -> Run:
@@ -196,13 +224,122 @@ def _send_batches(messages: list[retry.OutgoingMessage]) -> Iterable[list[retry.
 
 
 def quarantine(records: list[StagedRecord], run_id: str, config: Config, s3: Any, sqs: Any) -> str:
-    """Keep records that ran out of attempts in the run's quarantine object and announce it on the DLQ."""
+    """Keep records that ran out of attempts (or that SQS moved to the DLQ) in the run's durable quarantine
+    object under ``tracking/quarantine/`` and announce it on the DLQ with one pointer message."""
     key = layout.quarantine_key(run_id)
     s3.put_object(Bucket=config.staging_bucket, Key=key, Body=encode_lines(r.to_json() for r in records))
     send_messages(
         sqs, config.retry_dlq_url, [retry.pointer(run_id, 0, config.staging_bucket, key, len(records))]
     )
     return key
+
+
+# SQS adds this system attribute to the messages it moves to a dead-letter queue after maxReceiveCount;
+# the quarantine announcements this module sends lack it.
+REDRIVE_ATTRIBUTE = "DeadLetterQueueSourceArn"
+MAX_REDRIVEN_MESSAGES = 1000
+
+
+@dataclass(frozen=True)
+class Redriven:
+    """The DLQ messages SQS moved there after maxReceiveCount, as one TrackResult received them.
+
+    ``records`` are the records of the readable ones; ``unreadable`` counts the others, each kept raw
+    under the run's quarantine prefix and counted as one record; ``handles`` delete them all once the
+    run is recorded. Kept at ``layout.redriven_key`` so a repeated TrackResult counts the same messages.
+    """
+
+    records: list[StagedRecord]
+    unreadable: int
+    handles: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.records) + self.unreadable
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "records": [json.loads(r.to_json()) for r in self.records],
+                "unreadable": self.unreadable,
+                "handles": self.handles,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Redriven:
+        data = json.loads(text)
+        return cls(
+            [StagedRecord.from_dict(r) for r in data["records"]], int(data["unreadable"]), data["handles"]
+        )
+
+
+def receive_redriven(config: Config, s3: Any, sqs: Any, run_id: str) -> Redriven:
+    """Take the messages SQS redrove to the DLQ (those carrying DeadLetterQueueSourceArn), or what an
+    earlier attempt of this TrackResult took. The DLQ's other messages (quarantine announcements) are
+    made visible again at once; the redriven ones stay hidden for ``drain_visibility_seconds`` until
+    ``delete_redriven`` removes them after the run is recorded."""
+    bucket = config.staging_bucket
+    kept = _get_optional(s3, bucket, layout.redriven_key(run_id))
+    if kept is not None:
+        return Redriven.from_json(kept)
+
+    def fetch(payload_bucket: str, key: str) -> bytes:
+        return s3.get_object(Bucket=payload_bucket, Key=key)["Body"].read()
+
+    records: list[StagedRecord] = []
+    unreadable = 0
+    handles: list[str] = []
+    announcements: list[str] = []
+    try:
+        while len(handles) + len(announcements) < MAX_REDRIVEN_MESSAGES:
+            messages = sqs.receive_message(
+                QueueUrl=config.retry_dlq_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=config.drain_visibility_seconds,
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                if REDRIVE_ATTRIBUTE not in message.get("Attributes", {}):
+                    announcements.append(message["ReceiptHandle"])
+                    continue
+                try:
+                    records += retry.unpack(message["Body"], fetch)
+                except retry.UnreadableMessageError as error:
+                    retry.keep_unreadable(s3, bucket, run_id, "dlq", message, str(error))
+                    unreadable += 1
+                handles.append(message["ReceiptHandle"])
+        redriven = Redriven(records, unreadable, handles)
+        s3.put_object(Bucket=bucket, Key=layout.redriven_key(run_id), Body=redriven.to_json().encode())
+    finally:
+        for handle in announcements:
+            sqs.change_message_visibility(
+                QueueUrl=config.retry_dlq_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+    return redriven
+
+
+def delete_redriven(sqs: Any, queue_url: str, handles: list[str]) -> None:
+    """Delete the redriven messages: their records are in the run's quarantine object and announcement.
+    A handle SQS already deleted (a repeated TrackResult) is not an error."""
+    for start in range(0, len(handles), 10):
+        batch = handles[start : start + 10]
+        answer = sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(batch)]
+        )
+        refused = [f for f in answer.get("Failed", ()) if f.get("Code") != "ReceiptHandleIsInvalid"]
+        if refused:
+            problems = "; ".join(f"{f.get('Code')}: {f.get('Message', '')}" for f in refused)
+            raise QueueSendError(f"SQS refused to delete {len(refused)} redriven message(s): {problems}")
+
+
+def quarantine_reasons(routed: Routed, redriven: Redriven, unreadable: int) -> dict[str, int]:
+    """Why this run's records were quarantined: out of attempts, moved to the DLQ by SQS, unreadable."""
+    reasons = {"max_attempts": len(routed.quarantine), "dlq": redriven.count, "unreadable": unreadable}
+    return {reason: count for reason, count in reasons.items() if count}
 
 
 def queue_depth(sqs: Any, queue_url: str) -> int:
@@ -257,20 +394,30 @@ def track_result(
             )
         routed = route_failed(failed, run.run_id, config.max_attempts)
 
+    # Received but never staged, so quarantined at once: messages SQS redrove to the DLQ, and unreadable
+    # retry messages the extract kept raw (pipeline/runs.py explains why both sides of the identity count them).
+    redriven = receive_redriven(config, s3, sqs, run.run_id)
+    unreadable = int(extract.get("retry_messages_unreadable", 0))
+    set_aside = redriven.count + unreadable
     counts = Counts(
         extracted=extracted,
-        retried_in=retried_in,
+        retried_in=retried_in + set_aside,
         loaded=report.loaded if report else 0,
         rejected=report.rejected if report else 0,
         queued_for_retry=len(routed.retry),
-        quarantined=len(routed.quarantine),
+        quarantined=len(routed.quarantine) + set_aside,
         duplicates_dropped=report.duplicates_dropped if report else 0,
     ).check()
     status = counts.status()
 
     values: dict[str, Any] = {"counts": counts.as_dict(), "identity_ok": counts.balanced}
-    if routed.quarantine:
-        values["quarantine_key"] = quarantine(routed.quarantine, run.run_id, config, s3, sqs)
+    values["quarantine_reasons"] = quarantine_reasons(routed, redriven, unreadable)
+    if routed.quarantine or redriven.records:
+        values["quarantine_key"] = quarantine(
+            routed.quarantine + redriven.records, run.run_id, config, s3, sqs
+        )
+    if set_aside:
+        values["quarantine_prefix"] = layout.quarantine_prefix(run.run_id)
     if routed.retry:
         send_messages(
             sqs, config.retry_queue_url, retry_messages(routed.retry, run.run_id, config.staging_bucket, s3)
@@ -279,18 +426,15 @@ def track_result(
     values["retry_backlog_messages"] = queue_depth(sqs, config.retry_queue_url)
     values["quarantine_total"] = store.quarantine_total_before(run.run_date) + counts.quarantined
     if report:
-        values.update(
-            report_key=layout.report_key(run.run_id),
-            rejection_reasons={reason: s.count for reason, s in report.rejection_reasons.items()},
-            examples={reason: s.examples for reason, s in report.rejection_reasons.items()},
-            failure_errors={error: s.count for error, s in report.failure_errors.items()},
-            aggregates=asdict(report.aggregates),
-        )
+        # Reasons, examples and aggregates within RUN_ITEM_VALUES_BYTES (pipeline.budgets), however
+        # long the rejected rows' fields or many the write errors and categories.
+        values.update(report_key=layout.report_key(run.run_id), **report.run_values())
     extract_done = _last_modified(s3, config.staging_bucket, extract.get("manifest_key"))
     values["stages"] = _tracked_stages(
         item.get("stages") or {}, extract_done, report_written, tracking_started, now
     )
     store.finish(run, status, values, iso(now()))
+    delete_redriven(sqs, config.retry_dlq_url, redriven.handles)
     return {
         "status": status.value,
         "run": run.to_dict(),
@@ -301,6 +445,7 @@ def track_result(
         "retry_backlog_messages": values["retry_backlog_messages"],
         "quarantine_total": values["quarantine_total"],
         "quarantine_key": values.get("quarantine_key"),
+        "quarantine_reasons": values["quarantine_reasons"],
     }
 
 
@@ -402,22 +547,33 @@ def record_failure(store: RunStore, event: dict[str, Any], now: Clock = utc_now)
     The state is the execution input (``run_date``, ``force``) plus the results so far (``begin``,
     ``extract``, ``load``, ``result``), ``error`` ({Error, Cause}) and ``failed_state``. When BeginRun
     itself failed there is no run yet: it is derived from the input, and the item created if the date
-    has none (a date held by another execution is left alone). ``recorded`` says whether the table was
-    written.
+    has none (a date held by another execution is left alone). ``recorded`` says whether the run was
+    recorded FAILED; ``tracked`` that TrackResult had recorded its outcome first: the failure then went
+    beside it (``notify_error``), the outcome and its status stay, and nothing may be requeued.
     """
     state = event.get("state") or {}
     failed_state = str(state.get("failed_state") or "unknown state")
     caught = state.get("error") or {}
     error = describe_failure(failed_state, str(caught.get("Error") or ""), str(caught.get("Cause") or ""))
     run, run_date_known = _failed_run(state, event, now)
-    recorded = False
+    recorded = tracked = False
+    status = RunStatus.FAILED.value
     if run_date_known:
         finished = iso(now())
         current = store.get(run.run_date)
         mine = current if current and current.get("execution_arn") == run.execution_arn else {}
         stages = _failed_stages(mine.get("stages") or {}, state, failed_state, finished)
-        recorded = store.fail(run, {"error": error, "stages": stages}, finished) is not None
-    return {"run": run.to_dict(), "status": RunStatus.FAILED.value, "error": error, "recorded": recorded}
+        failure = store.fail(run, {"error": error, "stages": stages}, finished)
+        recorded, tracked = failure.recorded, failure.tracked
+        if tracked and failure.item:
+            status = str(failure.item["status"])
+    return {
+        "run": run.to_dict(),
+        "status": status,
+        "error": error,
+        "recorded": recorded,
+        "tracked": tracked,
+    }
 
 
 def requeue_retried_after_failure(config: Config, s3: Any, sqs: Any, run_id: str) -> int:
@@ -427,8 +583,15 @@ def requeue_retried_after_failure(config: Config, s3: Any, sqs: Any, run_id: str
     live only in this run's staging chunks. When the run fails after that, they go back unchanged (the
     failure was not theirs: their attempt count stays). A record the load had already written is simply
     upserted again next time; one queued twice is dropped as a duplicate then. Returns the records sent.
+
+    Once per run: the messages' deduplication ids cover a repeat within SQS's five-minute window only,
+    so a marker object (``requeued_marker_key``) remembers the requeue for a later caller (RecordFailure,
+    then the execution's end event).
     """
     if not run_id:
+        return 0
+    marker = requeued_marker_key(run_id)
+    if _get_optional(s3, config.staging_bucket, marker) is not None:
         return 0
     raw = _get_optional(s3, config.staging_bucket, layout.manifest_key(run_id))
     if raw is None:
@@ -448,7 +611,15 @@ def requeue_retried_after_failure(config: Config, s3: Any, sqs: Any, run_id: str
         if record.origin.kind == "retry"
     ]
     messages = retry_messages(records, f"{run_id}-requeued", config.staging_bucket, s3)
-    return send_messages(sqs, config.retry_queue_url, messages)
+    sent = send_messages(sqs, config.retry_queue_url, messages)
+    body = json.dumps({"run_id": run_id, "records": sent}).encode()
+    s3.put_object(Bucket=config.staging_bucket, Key=marker, Body=body)
+    return sent
+
+
+def requeued_marker_key(run_id: str) -> str:
+    """Written once a failed run's drained retries are back on the queue."""
+    return f"{layout.run_prefix(run_id)}requeued.json"
 
 
 def _get_optional(s3: Any, bucket: str, key: str) -> bytes | None:
@@ -504,9 +675,11 @@ def requeue_quarantined(
 ) -> int:
     """Move quarantined records from the DLQ back onto the retry queue with their attempts reset to 0.
 
-    Takes every DLQ message (or only those of ``run_id``): quarantine announcements and messages SQS
-    redrove alike. Each is re-queued under an id derived from its DLQ message id, so a requeue that stops
-    half-way and is run again sends nothing twice; the DLQ message is deleted once its records are queued.
+    Takes every DLQ message (or only those of ``run_id``): quarantine announcements, which point at the
+    run's object under ``tracking/quarantine/``, and messages SQS redrove that no run has counted yet.
+    Each is re-queued under an id derived from its DLQ message id, so a requeue that stops half-way and
+    is run again sends nothing twice; the DLQ message is deleted once its records are queued. A message
+    whose records cannot be read is left on the DLQ (and logged): it needs a person, not a retry.
     Returns the number of records requeued.
     """
     requeued = 0
@@ -527,10 +700,20 @@ def requeue_quarantined(
                 break
             for message in messages:
                 body = message["Body"]
-                if run_id is not None and json.loads(body).get("run_id") != run_id:
+                if run_id is not None and _message_run_id(body) != run_id:
                     skipped.append(message["ReceiptHandle"])
                     continue
-                records = [replace(r, origin=replace(r.origin, attempt=0)) for r in retry.unpack(body, fetch)]
+                try:
+                    records = [
+                        replace(r, origin=replace(r.origin, attempt=0)) for r in retry.unpack(body, fetch)
+                    ]
+                except retry.UnreadableMessageError as error:
+                    logger.warning(
+                        "a DLQ message cannot be requeued: its records cannot be read",
+                        extra={"message_id": message["MessageId"], "error": str(error)},
+                    )
+                    skipped.append(message["ReceiptHandle"])
+                    continue
                 batch_id = f"requeue-{message['MessageId']}"
                 send_messages(
                     sqs, config.retry_queue_url, retry_messages(records, batch_id, config.staging_bucket, s3)
@@ -538,9 +721,17 @@ def requeue_quarantined(
                 sqs.delete_message(QueueUrl=config.retry_dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 requeued += len(records)
     finally:
-        # Messages of other runs were only looked at: make them visible again at once.
+        # Messages of other runs, and unreadable ones, were only looked at: make them visible again at once.
         for handle in skipped:
             sqs.change_message_visibility(
                 QueueUrl=config.retry_dlq_url, ReceiptHandle=handle, VisibilityTimeout=0
             )
     return requeued
+
+
+def _message_run_id(body: str) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data.get("run_id") if isinstance(data, dict) else None

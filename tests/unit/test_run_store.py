@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline import layout
-from pipeline.run_store import Run, RunLockLostError
+from pipeline.run_store import Holder, HolderState, Run, RunLockLostError
 from pipeline.runs import RunLockedError, RunStatus, parse_run_date
 
 RUN_DATE = "2026-11-22"
@@ -39,18 +39,90 @@ def test_claiming_a_new_date_creates_a_running_item_that_holds_the_lock(aws):
     }
 
 
-def test_a_second_claim_while_running_is_refused_and_changes_nothing(aws):
+def test_a_second_claim_while_the_holder_runs_is_refused_and_changes_nothing(aws):
+    aws.store.claim(a_run(), BEGUN)
+    before = aws.store.get(RUN_DATE)
+    asked = []
+
+    def running(arn: str) -> Holder:
+        asked.append(arn)
+        return Holder(HolderState.RUNNING, "RUNNING")
+
+    with pytest.raises(RunLockedError) as refused:
+        aws.store.claim(a_run(OTHER_ARN, started_at="2026-11-22T07:00:00.000Z"), {}, running)
+
+    assert asked == [EXECUTION_ARN]
+    assert str(refused.value) == (
+        f"run for {RUN_DATE} is RUNNING in execution {EXECUTION_ARN} (started at {STARTED_AT}, Step Functions "
+        "says RUNNING); --force does not take a date from an execution that still runs: wait for it to end, "
+        f"or stop it first with `aws stepfunctions stop-execution --execution-arn {EXECUTION_ARN}`, then run "
+        "the date again"
+    )
+    assert aws.store.get(RUN_DATE) == before
+
+
+def test_force_is_refused_too_while_the_holder_runs(aws):
     aws.store.claim(a_run(), BEGUN)
     before = aws.store.get(RUN_DATE)
 
-    with pytest.raises(RunLockedError) as refused:
-        aws.store.claim(a_run(OTHER_ARN, started_at="2026-11-22T07:00:00.000Z"), {})
+    with pytest.raises(
+        RunLockedError, match="--force does not take a date from an execution that still runs"
+    ):
+        aws.store.claim(
+            a_run(OTHER_ARN, force=True), {}, lambda arn: Holder(HolderState.RUNNING, "PENDING_REDRIVE")
+        )
 
-    assert str(refused.value) == (
-        f"run for {RUN_DATE} is already RUNNING in execution {EXECUTION_ARN}; started at {STARTED_AT}; "
-        "wait for it or re-run with --force once it has stopped"
-    )
     assert aws.store.get(RUN_DATE) == before
+
+
+@pytest.mark.parametrize("detail", ["ABORTED", "TIMED_OUT", "the execution does not exist"])
+def test_a_holder_that_no_longer_runs_loses_the_date_without_force(aws, detail):
+    old = a_run()
+    aws.store.claim(old, BEGUN)
+
+    taken = aws.store.claim(a_run(OTHER_ARN), {}, lambda arn: Holder(HolderState.ENDED, detail))
+
+    assert (taken["status"], taken["lock"], taken["execution_arn"], taken["force"], taken["attempts"]) == (
+        "RUNNING",
+        OTHER_ARN,
+        OTHER_ARN,
+        False,
+        2,
+    )
+    assert taken["took_over"] == {"execution_arn": EXECUTION_ARN, "status": detail}
+    # The stopped execution's late writes are refused; a later fresh claim forgets the takeover.
+    assert aws.store.fail(old, {"error": {"state": "Load"}}, "2026-11-22T06:05:00.000Z").item is None
+    aws.store.finish(a_run(OTHER_ARN), RunStatus.SUCCEEDED, {}, "2026-11-22T07:05:00.000Z")
+    third = aws.store.claim(a_run(OTHER_ARN + "-3"), {})
+    assert "took_over" not in third
+
+
+def test_a_holder_whose_status_cannot_be_told_keeps_the_date_unless_forced(aws):
+    old = a_run()
+    aws.store.claim(old, BEGUN)
+    unknown = Holder(HolderState.UNKNOWN, "DescribeExecution answered AccessDeniedException: no")
+
+    with pytest.raises(RunLockedError) as refused:
+        aws.store.claim(a_run(OTHER_ARN), {}, lambda arn: unknown)
+    assert str(refused.value) == (
+        f"run for {RUN_DATE} is held by execution {EXECUTION_ARN} (started at {STARTED_AT}), whose status Step "
+        "Functions could not tell (DescribeExecution answered AccessDeniedException: no); once you know it "
+        "has stopped, run the date again with --force"
+    )
+
+    forced = aws.store.claim(a_run(OTHER_ARN, force=True), {}, lambda arn: unknown)
+    assert (forced["lock"], forced["force"], forced["attempts"]) == (OTHER_ARN, True, 2)
+    assert forced["took_over"] == {"execution_arn": EXECUTION_ARN, "status": unknown.detail}
+    with pytest.raises(RunLockLostError, match=f"now belongs to execution {OTHER_ARN} \\(RUNNING\\)"):
+        aws.store.finish(old, RunStatus.SUCCEEDED, {"counts": {"loaded": 1}}, "2026-11-22T06:05:00.000Z")
+    assert aws.store.get(RUN_DATE) == forced
+
+
+def test_a_claim_without_a_holder_check_cannot_take_a_running_date(aws):
+    aws.store.claim(a_run(), BEGUN)
+
+    with pytest.raises(RunLockedError, match="could not tell \\(not checked\\)"):
+        aws.store.claim(a_run(OTHER_ARN), {})
 
 
 def test_a_retried_claim_by_the_holding_execution_returns_its_item_unchanged(aws):
@@ -84,19 +156,6 @@ def test_a_date_whose_run_has_stopped_can_be_claimed_again(aws, status):
     assert {"counts", "error", "finished_at"}.isdisjoint(item)
 
 
-def test_force_takes_a_running_date_and_the_older_execution_can_no_longer_write_it(aws):
-    old = a_run()
-    aws.store.claim(old, BEGUN)
-
-    forced = aws.store.claim(a_run(OTHER_ARN, force=True), {})
-    assert (forced["lock"], forced["force"], forced["attempts"]) == (OTHER_ARN, True, 2)
-
-    with pytest.raises(RunLockLostError, match=f"now belongs to execution {OTHER_ARN} \\(RUNNING\\)"):
-        aws.store.finish(old, RunStatus.SUCCEEDED, {"counts": {"loaded": 1}}, "2026-11-22T06:05:00.000Z")
-    assert aws.store.fail(old, {"error": {"state": "Load"}}, "2026-11-22T06:05:00.000Z") is None
-    assert aws.store.get(RUN_DATE) == forced
-
-
 def test_finish_releases_the_lock_and_a_repeat_writes_the_same_item(aws):
     run = a_run()
     aws.store.claim(run, BEGUN)
@@ -119,13 +178,77 @@ def test_fail_records_the_error_and_releases_the_lock(aws):
         "message": "Extract failed: HeaderError: x",
     }
 
-    item = aws.store.fail(run, {"error": error}, "2026-11-22T06:02:00.000Z")
+    failure = aws.store.fail(run, {"error": error}, "2026-11-22T06:02:00.000Z")
 
+    assert (failure.recorded, failure.tracked) == (True, False)
+    item = failure.item
     assert item["status"] == "FAILED"
     assert item["error"] == error
     assert item["finished_at"] == "2026-11-22T06:02:00.000Z"
     assert "lock" not in item
     assert item["attempts"] == 1
+
+
+ERROR = {
+    "state": "Notify",
+    "error": "Sandbox.Timedout",
+    "cause": "",
+    "message": "Notify failed: Sandbox.Timedout",
+}
+
+
+@pytest.mark.parametrize("keep_failed", [False, True])
+def test_fail_never_turns_an_outcome_trackresult_recorded_into_failed(aws, keep_failed):
+    run = a_run()
+    aws.store.claim(run, BEGUN)
+    tracked = aws.store.finish(
+        run, RunStatus.SUCCEEDED_WITH_ERRORS, {"counts": {"loaded": 5}}, "2026-11-22T06:03:00Z"
+    )
+
+    failure = aws.store.fail(run, {"error": ERROR}, "2026-11-22T06:04:00.000Z", keep_failed=keep_failed)
+    again = aws.store.fail(run, {"error": {**ERROR, "error": "RunFailed"}}, "2026-11-22T06:05:00Z")
+
+    assert (failure.recorded, failure.tracked) == (False, True)
+    assert (again.recorded, again.tracked) == (False, True)
+    item = aws.store.get(RUN_DATE)
+    assert item == {**tracked, "notify_error": ERROR}
+    assert (item["status"], item["finished_at"], item["counts"]) == (
+        "SUCCEEDED_WITH_ERRORS",
+        "2026-11-22T06:03:00Z",
+        {"loaded": 5},
+    )
+
+
+def test_an_execution_end_leaves_a_failure_recordfailure_recorded_and_records_a_running_one(aws):
+    run = a_run()
+    aws.store.claim(run, BEGUN)
+    first = aws.store.fail(run, {"error": ERROR}, "2026-11-22T06:04:00.000Z")
+    end = {**ERROR, "state": "Notify", "error": "RunFailed"}
+
+    later = aws.store.fail(run, {"error": end}, "2026-11-22T06:05:00.000Z", keep_failed=True)
+    retried = aws.store.fail(run, {"error": end}, "2026-11-22T06:06:00.000Z")
+
+    assert (later.recorded, later.tracked, later.item) == (False, False, first.item)
+    # Without keep_failed (RecordFailure retried by Step Functions) the cause is written again.
+    assert (retried.recorded, retried.item["error"], retried.item["finished_at"]) == (
+        True,
+        end,
+        "2026-11-22T06:06:00.000Z",
+    )
+
+
+def test_an_execution_end_before_any_claim_creates_the_failed_item(aws):
+    run = a_run()
+
+    failure = aws.store.fail(run, {"error": ERROR}, "2026-11-22T06:00:30.000Z", keep_failed=True)
+
+    assert failure.recorded is True
+    assert {k: failure.item[k] for k in ("status", "execution_arn", "run_id", "attempts")} == {
+        "status": "FAILED",
+        "execution_arn": EXECUTION_ARN,
+        "run_id": run.run_id,
+        "attempts": 1,
+    }
 
 
 def test_quarantine_total_before_is_that_of_the_latest_earlier_date_that_recorded_one(aws):

@@ -99,7 +99,7 @@ def test_begin_run_for_a_date_another_execution_is_running_raises_run_locked(aws
         "execution_arn": run_data.EXECUTION_ARN + "-2",
         "started_at": run_data.STARTED_AT,
     }
-    with pytest.raises(RunLockedError, match=f"already RUNNING in execution {run_data.EXECUTION_ARN};"):
+    with pytest.raises(RunLockedError, match=f"is held by execution {run_data.EXECUTION_ARN} "):
         begin_run(aws.store, other, clock)
 
 
@@ -132,8 +132,9 @@ def test_a_record_out_of_attempts_is_quarantined_in_s3_and_announced_on_the_dlq(
         aws.config, aws.store, aws.s3, aws.sqs, {"run": run, "extract": extract_result(run)}, clock
     )
 
-    key = f"runs/{run['run_id']}/quarantine/records.jsonl.gz"
+    key = f"tracking/quarantine/{run['run_id']}/records.jsonl.gz"
     assert answer["quarantine_key"] == key
+    assert answer["quarantine_reasons"] == {"max_attempts": 1}
     [record] = [StagedRecord.from_json(line) for line in decode_lines(aws.read(key))]
     assert (record.raw["order_id"], record.origin.attempt, record.origin.first_failed_run) == (
         "O-old",
@@ -230,7 +231,7 @@ def test_a_record_too_large_for_a_message_is_queued_behind_an_s3_pointer(aws, cl
     body = json.loads(message["Body"])
     assert body["s3"] == {
         "bucket": aws.config.staging_bucket,
-        "key": f"runs/{run['run_id']}/retry/batch-00000.jsonl.gz",
+        "key": f"tracking/retry/{run['run_id']}/batch-00000.jsonl.gz",
     }
     [record] = retry.unpack(message["Body"], aws.fetch)
     assert (len(record.raw["customer"]), record.origin.attempt) == (300_000, 1)
@@ -369,7 +370,8 @@ def test_recording_an_extract_failure_fails_the_run_and_releases_the_lock(aws, c
     answer = record_failure(aws.store, {"state": state, "execution_arn": run_data.EXECUTION_ARN}, clock)
 
     item = aws.store.get(run_data.RUN_DATE)
-    assert answer == {"run": run, "status": "FAILED", "error": item["error"], "recorded": True}
+    expected = {"run": run, "status": "FAILED", "error": item["error"], "recorded": True, "tracked": False}
+    assert answer == expected
     assert item["error"]["message"] == f"Extract failed: HeaderError: {HEADER_MESSAGE}"
     assert (item["status"], item["finished_at"]) == ("FAILED", "2026-11-22T06:00:02.250Z")
     assert "lock" not in item
@@ -520,6 +522,153 @@ def test_requeue_of_one_run_leaves_other_runs_dead_letters_visible(aws, run_data
     assert [r.raw["order_id"] for r in retry.unpack(requeued["Body"], aws.fetch)] == ["O-21"]
     [left] = aws.queue_messages(aws.config.retry_dlq_url)
     assert json.loads(left["Body"])["run_id"] == "2026-11-20-aaaaaaaaaa"
+
+
+def test_requeue_leaves_an_unreadable_dead_letter_visible_and_requeues_the_others(aws, run_data):
+    [message] = retry.pack([run_data.retried_record("O-21", 3, EARLIER_RUN)], EARLIER_RUN)
+    for body, dedup in ((message.body, "readable"), ("not json at all", "unreadable")):
+        aws.sqs.send_message(
+            QueueUrl=aws.config.retry_dlq_url,
+            MessageBody=body,
+            MessageGroupId=dedup,
+            MessageDeduplicationId=dedup,
+        )
+
+    assert requeue_quarantined(aws.config, aws.s3, aws.sqs, wait_seconds=0) == 1
+    assert requeue_quarantined(aws.config, aws.s3, aws.sqs, run_id=EARLIER_RUN, wait_seconds=0) == 0
+
+    [left] = aws.queue_messages(aws.config.retry_dlq_url)
+    assert left["Body"] == "not json at all"
+
+
+# --- messages SQS moved to the DLQ, unreadable messages -------------------------------------------
+
+
+@pytest.fixture
+def redrive(aws):
+    """The retry queue redrives to the DLQ after one receive, and SQS marks the moves as AWS does."""
+    from emulator import sqs_redrive
+
+    dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=aws.config.retry_dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    aws.sqs.set_queue_attributes(
+        QueueUrl=aws.config.retry_queue_url,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})},
+    )
+    originals = sqs_redrive.patch()
+
+    def redrive_to_dlq(body: str, group: str = "g") -> None:
+        aws.sqs.send_message(
+            QueueUrl=aws.config.retry_queue_url,
+            MessageBody=body,
+            MessageGroupId=group,
+            MessageDeduplicationId=group,
+        )
+        for _ in range(2):  # the first receive counts, the second moves it
+            aws.sqs.receive_message(QueueUrl=aws.config.retry_queue_url, VisibilityTimeout=0)
+
+    yield redrive_to_dlq
+    sqs_redrive.unpatch(originals)
+
+
+NOTHING_STAGED = {"staged_records": 0, "extracted": 0, "retried_in": 0}
+
+
+def test_records_sqs_redrove_to_the_dlq_are_counted_quarantined_dlq_and_announced_in_their_place(
+    aws, clock, run, run_data, redrive
+):
+    records = [
+        run_data.retried_record("O-30", 1, EARLIER_RUN),
+        run_data.retried_record("O-31", 2, EARLIER_RUN),
+    ]
+    [message] = retry.pack(records, EARLIER_RUN)
+    redrive(message.body)
+    event = {"run": run, "extract": extract_result(run, **NOTHING_STAGED)}
+
+    answer = track_result(aws.config, aws.store, aws.s3, aws.sqs, event, clock)
+
+    assert answer["status"] == "SUCCEEDED_WITH_ERRORS"
+    assert answer["counts"] == {
+        "extracted": 0,
+        "retried_in": 2,
+        "loaded": 0,
+        "rejected": 0,
+        "queued_for_retry": 0,
+        "quarantined": 2,
+        "duplicates_dropped": 0,
+    }
+    assert answer["identity_ok"] is True
+    item = aws.store.get(run_data.RUN_DATE)
+    assert item["quarantine_reasons"] == answer["quarantine_reasons"] == {"dlq": 2}
+    assert item["quarantine_total"] == 2
+    key = f"tracking/quarantine/{run['run_id']}/records.jsonl.gz"
+    assert [StagedRecord.from_json(line).raw["order_id"] for line in decode_lines(aws.read(key))] == [
+        "O-30",
+        "O-31",
+    ]
+    [announcement] = aws.queue_messages(aws.config.retry_dlq_url)
+    assert "DeadLetterQueueSourceArn" not in announcement["Attributes"]
+    assert json.loads(announcement["Body"])["s3"]["key"] == key
+
+    # A repeated TrackResult counts the same two records and announces them once.
+    clock.advance(30)
+    again = track_result(aws.config, aws.store, aws.s3, aws.sqs, event, clock)
+    assert (again["counts"], again["quarantine_reasons"]) == (answer["counts"], {"dlq": 2})
+    assert aws.queue_messages(aws.config.retry_dlq_url) == []  # still the one, hidden by the line above
+
+
+def test_redriven_and_out_of_attempts_records_share_the_runs_quarantine_object(
+    aws, clock, run, run_data, redrive
+):
+    [message] = retry.pack([run_data.retried_record("O-40", 1, EARLIER_RUN)], EARLIER_RUN)
+    redrive(message.body)
+    load_with_failures(run_data, aws, run)
+
+    answer = track_result(
+        aws.config, aws.store, aws.s3, aws.sqs, {"run": run, "extract": extract_result(run)}, clock
+    )
+
+    assert answer["quarantine_reasons"] == {"max_attempts": 1, "dlq": 1}
+    assert (answer["counts"]["retried_in"], answer["counts"]["quarantined"]) == (3, 2)
+    lines = decode_lines(aws.read(layout.quarantine_key(run["run_id"])))
+    assert sorted(StagedRecord.from_json(line).raw["order_id"] for line in lines) == ["O-40", "O-old"]
+
+
+def test_an_unreadable_redriven_message_is_kept_raw_and_counted_as_one_record(
+    aws, clock, run, run_data, redrive
+):
+    redrive("{broken", group="bad")
+    event = {"run": run, "extract": extract_result(run, **NOTHING_STAGED)}
+
+    answer = track_result(aws.config, aws.store, aws.s3, aws.sqs, event, clock)
+
+    assert (answer["counts"]["retried_in"], answer["counts"]["quarantined"]) == (1, 1)
+    assert answer["quarantine_reasons"] == {"dlq": 1}
+    assert answer["quarantine_key"] is None
+    listed = aws.s3.list_objects_v2(
+        Bucket=aws.config.staging_bucket, Prefix=layout.quarantine_prefix(run["run_id"])
+    )
+    [key] = [o["Key"] for o in listed["Contents"]]
+    assert key.startswith(f"tracking/quarantine/{run['run_id']}/unreadable/dlq-")
+    kept = json.loads(aws.read(key))
+    assert (kept["body"], kept["source"]) == ("{broken", "dlq")
+    assert kept["attributes"]["DeadLetterQueueSourceArn"].endswith(":nightly-etl-retry.fifo")
+    assert kept["error"].startswith("the body is not JSON")
+    assert aws.queue_messages(aws.config.retry_dlq_url) == []
+
+
+def test_unreadable_retry_messages_the_extract_kept_are_counted_as_quarantined_unreadable(
+    aws, clock, run, run_data
+):
+    event = {"run": run, "extract": extract_result(run, **NOTHING_STAGED, retry_messages_unreadable=2)}
+
+    answer = track_result(aws.config, aws.store, aws.s3, aws.sqs, event, clock)
+
+    assert answer["status"] == "SUCCEEDED_WITH_ERRORS"
+    assert (answer["counts"]["retried_in"], answer["counts"]["quarantined"]) == (2, 2)
+    assert aws.store.get(run_data.RUN_DATE)["quarantine_reasons"] == {"unreadable": 2}
+    assert aws.queue_messages(aws.config.retry_dlq_url) == []
 
 
 # --- sending ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 
 from pipeline import layout
@@ -61,19 +62,34 @@ def test_a_nightly_run_is_begun_tracked_and_announced(aws, load_handler, lambda_
     assert "Retry queue: 1 record waiting for the next run (1 message in the queue)\n" in email["Message"]
 
 
-def test_begin_run_refuses_a_date_that_is_running_until_forced(aws, load_handler, lambda_context):
-    begin(load_handler, lambda_context)
+def test_begin_run_refuses_a_date_whose_holder_runs_even_forced_and_takes_it_once_stopped(
+    aws, load_handler, lambda_context
+):
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    machine = sfn.create_state_machine(
+        name="nightly-etl-etl",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/nightly-etl-etl-states",
+    )["stateMachineArn"]
+    holder = sfn.start_execution(stateMachineArn=machine, name="daily-2026-11-22")["executionArn"]
+    assert sfn.describe_execution(executionArn=holder)["status"] == "RUNNING"
+    begin(load_handler, lambda_context, arn=holder)
 
-    with pytest.raises(RunLockedError, match="wait for it or re-run with --force"):
+    with pytest.raises(RunLockedError, match=f"is RUNNING in execution {holder} .*stop-execution"):
         begin(load_handler, lambda_context, arn=EXECUTION_ARN + "-2")
-    forced = begin(load_handler, lambda_context, arn=EXECUTION_ARN + "-3", force=True)
+    with pytest.raises(RunLockedError, match="--force does not take a date from an execution that still runs"):
+        begin(load_handler, lambda_context, arn=EXECUTION_ARN + "-3", force=True)
+    sfn.stop_execution(executionArn=holder, cause="stopped by the operator")
+    taken = begin(load_handler, lambda_context, arn=EXECUTION_ARN + "-4")
 
     item = aws.store.get(RUN_DATE)
-    assert (item["lock"], item["attempts"], item["run_id"]) == (
-        EXECUTION_ARN + "-3",
+    assert (item["lock"], item["attempts"], item["run_id"], item["force"]) == (
+        EXECUTION_ARN + "-4",
         2,
-        forced["run"]["run_id"],
+        taken["run"]["run_id"],
+        False,
     )
+    assert item["took_over"] == {"execution_arn": holder, "status": "ABORTED"}
 
 
 def test_a_failed_extract_is_recorded_and_announced(aws, load_handler, lambda_context):

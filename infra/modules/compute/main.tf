@@ -4,18 +4,20 @@ data "aws_caller_identity" "current" {}
 
 locals {
   default_timeouts = {
-    track_begin   = 30
-    extract       = 900
-    track_result  = 300
-    notify        = 60
-    track_failure = 60
+    track_begin       = 30
+    extract           = 900
+    track_result      = 300
+    notify            = 60
+    track_failure     = 60
+    refresh_dashboard = 60
   }
   default_memory_sizes = {
-    track_begin   = 256
-    extract       = 1024
-    track_result  = 256
-    notify        = 256
-    track_failure = 256
+    track_begin       = 256
+    extract           = 1024
+    track_result      = 256
+    notify            = 256
+    track_failure     = 256
+    refresh_dashboard = 256
   }
   timeouts     = merge(local.default_timeouts, var.lambda_timeouts)
   memory_sizes = merge(local.default_memory_sizes, var.lambda_memory_sizes)
@@ -35,6 +37,7 @@ locals {
     ORDERS_SOURCE            = coalesce(var.orders_source, "s3://${var.landing_bucket_name}/landing/orders/dt={run_date}/")
     CATALOG_SOURCE           = coalesce(var.catalog_source, "s3://${var.landing_bucket_name}/reference/products.csv")
     CHUNK_ROWS               = tostring(var.chunk_rows)
+    DRAIN_VISIBILITY_SECONDS = tostring(var.drain_visibility_seconds)
     POWERTOOLS_SERVICE_NAME  = var.service_name
     LOG_LEVEL                = var.log_level
     ENVIRONMENT              = var.environment
@@ -43,6 +46,10 @@ locals {
   }
 
   staging_runs_objects = "${var.staging_bucket_arn}/runs/*"
+  # Retry payloads and quarantine (tracking/retry/, tracking/quarantine/): kept longer than runs/.
+  staging_tracking_objects = "${var.staging_bucket_arn}/tracking/*"
+  # The state machine's executions. Built from its name: its ARN depends on these functions.
+  execution_arns = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:execution:${var.state_machine_name}:*"
   runs_table_item_actions = [
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -54,12 +61,16 @@ locals {
   function_statements = {
     track_begin = [
       { sid = "ClaimRun", actions = local.runs_table_item_actions, resources = [var.runs_table_arn] },
+      # Whether the execution holding a date still runs: a stopped holder loses the date to the next run.
+      { sid = "DescribeLockHolder", actions = ["states:DescribeExecution"], resources = [local.execution_arns] },
     ]
     extract = [
       { sid = "ListSources", actions = ["s3:ListBucket"], resources = [var.landing_bucket_arn] },
       { sid = "ReadSources", actions = ["s3:GetObject"], resources = ["${var.landing_bucket_arn}/*"] },
       { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
       { sid = "WriteStaging", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.staging_runs_objects] },
+      # Reads retry payloads; keeps unreadable retry messages in quarantine.
+      { sid = "TrackingFiles", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.staging_tracking_objects] },
       {
         sid       = "DrainRetryQueue"
         actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
@@ -69,17 +80,27 @@ locals {
     track_result = [
       { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
       { sid = "ReadWriteRunFiles", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.staging_runs_objects] },
+      { sid = "TrackingFiles", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.staging_tracking_objects] },
       { sid = "QueueRetries", actions = ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources = [var.retry_queue_arn] },
-      { sid = "AnnounceQuarantine", actions = ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources = [var.retry_dlq_arn] },
+      # Announces quarantine; counts and replaces the messages SQS moved there after maxReceiveCount.
+      {
+        sid       = "AnnounceQuarantine"
+        actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
+        resources = [var.retry_dlq_arn]
+      },
       { sid = "TrackRun", actions = concat(local.runs_table_item_actions, ["dynamodb:Scan"]), resources = [var.runs_table_arn] },
     ]
-    notify = concat(
+    notify = [
+      { sid = "PublishStatus", actions = ["sns:Publish"], resources = [var.status_topic_arn] },
+      # The run's item, and the conditional writes of its email marker and of notify_error.
+      { sid = "ReadRunMarkEmail", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [var.runs_table_arn] },
+      # Without s3:ListBucket, S3 answers a missing report 403 AccessDenied instead of 404 NoSuchKey.
+      { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
+      { sid = "ReadReport", actions = ["s3:GetObject"], resources = [local.staging_runs_objects] },
+    ]
+    refresh_dashboard = concat(
       [
-        { sid = "PublishStatus", actions = ["sns:Publish"], resources = [var.status_topic_arn] },
-        { sid = "ReadRun", actions = ["dynamodb:GetItem"], resources = [var.runs_table_arn] },
-        # Without s3:ListBucket, S3 answers a missing report 403 AccessDenied instead of 404 NoSuchKey.
-        { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
-        { sid = "ReadReport", actions = ["s3:GetObject"], resources = [local.staging_runs_objects] },
+        { sid = "RecordRefresh", actions = ["dynamodb:UpdateItem"], resources = [var.runs_table_arn] },
       ],
       var.redash_api_key_parameter == "" ? [] : [
         { sid = "ReadRedashApiKey", actions = ["ssm:GetParameter"], resources = [local.redash_parameter_arn] },
@@ -91,6 +112,11 @@ locals {
       { sid = "ListStaging", actions = ["s3:ListBucket"], resources = [var.staging_bucket_arn] },
       { sid = "ReadWriteRunFiles", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.staging_runs_objects] },
       { sid = "RequeueRetries", actions = ["sqs:SendMessage"], resources = [var.retry_queue_arn] },
+      # Records too large for a message are requeued behind a pointer under tracking/retry/.
+      { sid = "RetryPayloads", actions = ["s3:PutObject"], resources = ["${var.staging_bucket_arn}/tracking/retry/*"] },
+      # An execution's end (EventBridge): the state it ended in, and the failure email.
+      { sid = "ReadEndedExecution", actions = ["states:GetExecutionHistory"], resources = [local.execution_arns] },
+      { sid = "PublishFailure", actions = ["sns:Publish"], resources = [var.status_topic_arn] },
     ]
   }
 
@@ -208,7 +234,7 @@ resource "aws_cloudwatch_log_group" "lambda" {
 resource "aws_lambda_function" "this" {
   for_each = local.function_names
 
-  #checkov:skip=CKV_AWS_116:Only the state machine invokes the functions, synchronously; it handles failures (Catch to track_failure, retries). A DLQ only receives failed asynchronous invocations.
+  #checkov:skip=CKV_AWS_116:The state machine invokes the functions synchronously and handles failures (Catch to track_failure, retries). The one asynchronous caller, EventBridge, invokes track_failure with events it keeps in the execution history; a failed invocation is retried by Lambda and shows in the function's Errors alarm.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and the partner's HTTPS source; no VPC resource is involved, and a VPC would add NAT gateways or endpoints for nothing.
   #checkov:skip=CKV_AWS_272:The code comes from the build of this repository, uploaded by the same pipeline to the TLS-only, versioned, non-public artifacts bucket; there is no Signer profile to validate against.
   #checkov:skip=CKV_AWS_115:One execution per run date (backfills bounded by glue_max_concurrent_runs) caps concurrency already; reserving concurrency would take it from the account pool and fails in accounts with the default low quota.

@@ -3,6 +3,11 @@ variable "name_prefix" {
   type        = string
 }
 
+variable "state_machine_name" {
+  description = "Name of the ETL state machine (its executions are described by track_begin and read by track_failure). Its ARN cannot be passed: the state machine depends on these functions."
+  type        = string
+}
+
 variable "environment" {
   description = "Name of the environment (local, dev, prod), passed to the functions as ENVIRONMENT."
   type        = string
@@ -160,6 +165,17 @@ variable "catalog_source" {
   description = "Where the product catalog is read (CATALOG_SOURCE): an s3:// or https:// URL. Null means s3://<landing>/reference/products.csv."
   type        = string
   default     = null
+}
+
+variable "drain_visibility_seconds" {
+  description = "How long messages received from the retry queue and its DLQ stay hidden (DRAIN_VISIBILITY_SECONDS): the longest retry budget of the states that receive them (nightly_etl computes it from the state machine's definition)."
+  type        = number
+  default     = 5507
+
+  validation {
+    condition     = var.drain_visibility_seconds >= 1 && var.drain_visibility_seconds <= 43200
+    error_message = "drain_visibility_seconds must be within 1..43200 (SQS's longest visibility timeout): shorten the Extract or TrackResult state's TimeoutSeconds or retries."
+  }
 }
 
 variable "chunk_rows" {

@@ -1,5 +1,33 @@
 data "aws_caller_identity" "current" {}
 
+locals {
+  # The states that receive queue messages and delete them on a later attempt: their messages stay hidden
+  # for the state's whole retry budget, every attempt (1 + each retrier's MaxAttempts) at the longer of
+  # its TimeoutSeconds and the function's timeout, plus every retry's longest wait (IntervalSeconds x
+  # BackoffRate^n, capped by MaxDelaySeconds; Step Functions' defaults 1, 3, 2.0). The same sum as
+  # pipeline/config.py::retry_budget_seconds, which the tests hold it to.
+  definition = jsondecode(file(var.definition_file))
+  receiving_states = {
+    Extract     = "extract"
+    TrackResult = "track_result"
+  }
+  retry_budgets = {
+    for state, role in local.receiving_states : state => (
+      (1 + sum(concat([0], [for r in try(local.definition.States[state].Retry, []) : try(r.MaxAttempts, 3)])))
+      * max(try(local.definition.States[state].TimeoutSeconds, 0), module.compute.lambda_timeouts[role])
+      + ceil(sum(concat([0], flatten([
+        for r in try(local.definition.States[state].Retry, []) : [
+          for n in range(try(r.MaxAttempts, 3)) : min(
+            try(r.IntervalSeconds, 1) * pow(try(r.BackoffRate, 2.0), n),
+            try(r.MaxDelaySeconds, 1e9),
+          )
+        ]
+      ]))))
+    )
+  }
+  drain_visibility_seconds = max(values(local.retry_budgets)...)
+}
+
 module "storage" {
   source = "../storage"
 
@@ -18,8 +46,8 @@ module "tracking" {
   kms_key_arn                 = var.kms_key_arn
   deletion_protection_enabled = var.deletion_protection_enabled
   retry_max_receive_count     = var.retry_max_receive_count
-  # A received retry message stays hidden at least as long as extract, which drains the queue, may run.
-  retry_visibility_timeout_seconds = module.compute.lambda_timeouts["extract"]
+  # A received retry message stays hidden as long as the extract, which drains the queue, may retry.
+  retry_visibility_timeout_seconds = local.drain_visibility_seconds
 }
 
 module "notifications" {
@@ -33,9 +61,11 @@ module "notifications" {
 module "compute" {
   source = "../compute"
 
-  name_prefix   = var.name_prefix
-  environment   = var.environment
-  artifacts_dir = var.artifacts_dir
+  name_prefix = var.name_prefix
+  # The name orchestration gives the state machine (its ARN would make a cycle: it invokes these functions).
+  state_machine_name = "${var.name_prefix}-etl"
+  environment        = var.environment
+  artifacts_dir      = var.artifacts_dir
 
   artifacts_bucket_name = module.storage.artifacts_bucket_name
   artifacts_bucket_arn  = module.storage.artifacts_bucket_arn
@@ -65,6 +95,7 @@ module "compute" {
   orders_source            = var.orders_source
   catalog_source           = var.catalog_source
   chunk_rows               = var.chunk_rows
+  drain_visibility_seconds = local.drain_visibility_seconds
   log_level                = var.log_level
   redash_url               = var.redash_url
   redash_api_key_parameter = var.redash_api_key_parameter
@@ -91,6 +122,9 @@ module "schedule" {
   schedule_expression = var.schedule_expression
   enabled             = var.schedule_enabled
   state_machine_arn   = module.orchestration.state_machine_arn
+
+  tracker_function_arn      = module.compute.lambda_function_arns["track_failure"]
+  missed_run_check_hour_utc = var.missed_run_check_hour_utc
 }
 
 module "alarms" {

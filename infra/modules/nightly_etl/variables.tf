@@ -42,6 +42,12 @@ variable "schedule_enabled" {
   default     = true
 }
 
+variable "missed_run_check_hour_utc" {
+  description = "Hour (UTC) by which the day's run must be recorded: the missed-run check emails the status topic otherwise. After the daily schedule plus the run's usual duration, on the same UTC day."
+  type        = number
+  default     = 12
+}
+
 variable "kms_key_arn" {
   description = "Customer managed KMS key for buckets, tables and queues. Null uses SSE-S3 and the AWS managed/owned keys."
   type        = string

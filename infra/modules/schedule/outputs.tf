@@ -12,3 +12,8 @@ output "events_role_arn" {
   description = "ARN of the role EventBridge uses to start executions."
   value       = aws_iam_role.events.arn
 }
+
+output "missed_run_rule_name" {
+  description = "Name of the EventBridge rule of the missed-run check."
+  value       = aws_cloudwatch_event_rule.missed_run.name
+}
