@@ -11,6 +11,11 @@ run id:
 4. Write the manifest last: the load reads only the chunks it lists.
 5. Delete the drained messages. Until then they stay in flight, and a run that dies before its manifest
    leaves them to come back to a later run.
+
+A message whose records cannot be read (retry.UnreadableMessageError) is quarantined as it came: its raw
+body, attributes and parse error go to ``tracking/quarantine/<run_id>/unreadable/`` during the drain, and
+it is deleted with the others; TrackResult counts it (one record, reason ``unreadable``). It never fails
+the extract nor stays in flight until SQS moves it to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -20,16 +25,17 @@ import io
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from itertools import chain
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from pipeline import layout
-from pipeline.config import Config
+from pipeline.budgets import EXTRACT_RESULT_BYTES, BudgetError, utf8_size
+from pipeline.config import DEFAULT_DRAIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS, Config
 from pipeline.contract import CATALOG_COLUMNS, ORDER_COLUMNS
-from pipeline.retry import unpack
+from pipeline.retry import UnreadableMessageError, keep_unreadable, unpack
 from pipeline.sources import (
     CatalogMissingError,
     CsvStream,
@@ -82,26 +88,41 @@ class RunRef:
 class DrainPolicy:
     """How the retry queue is drained.
 
-    The visibility timeout covers every attempt Step Functions may make at the extract (Lambda timeout
-    times its retries), so the receipt handles kept in S3 still delete the messages after a re-run.
+    The visibility timeout must cover every attempt Step Functions may make at the extract (each attempt
+    at its TimeoutSeconds, plus every retry's longest wait), so the receipt handles kept in S3 still
+    delete the messages after a re-run: ``for_config`` takes it from ``Config.drain_visibility_seconds``,
+    which Terraform computes from the state machine's Extract state (see pipeline/config.py).
     """
 
     max_messages: int = 1000
     wait_seconds: int = 1
-    visibility_seconds: int = 3600
+    visibility_seconds: int = DEFAULT_DRAIN_VISIBILITY_SECONDS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.visibility_seconds <= MAX_VISIBILITY_SECONDS:
+            raise ValueError(
+                f"a drain's visibility timeout must be within 0..{MAX_VISIBILITY_SECONDS} s (SQS's maximum), "
+                f"got {self.visibility_seconds}"
+            )
+
+    @classmethod
+    def for_config(cls, config: Config) -> DrainPolicy:
+        return cls(visibility_seconds=config.drain_visibility_seconds)
 
 
 @dataclass(frozen=True)
 class Drained:
     batch_keys: list[str]
     messages: int
-    unreadable: int  # left in flight: they return to the queue and end in its DLQ after maxReceiveCount
+    unreadable: int  # quarantined with their raw bodies, deleted with the others once the manifest is written
     reused: bool  # an earlier attempt of this run drained them
 
 
 @dataclass(frozen=True)
 class ExtractResult:
-    """The Extract state's output: counts and keys only (rows never travel through Step Functions)."""
+    """The Extract state's output: counts and keys only, the same size whatever the number of files,
+    chunks or rows (rows never travel through Step Functions, and the per-file figures are in the
+    manifest at ``manifest_key``: a state payload over 256 KiB fails the execution uncatchably)."""
 
     run_id: str
     run_date: str
@@ -110,7 +131,7 @@ class ExtractResult:
     extracted: int
     retried_in: int
     chunks: int
-    sources: list[SourceStats] = field(default_factory=list)
+    files: int = 0  # order files read; their names, rows and bytes are the manifest's ``sources``
     catalog_key: str | None = None
     retry_messages: int = 0
     retry_messages_unreadable: int = 0
@@ -122,7 +143,16 @@ class ExtractResult:
         return self.extracted + self.retried_in
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "staged_records": self.staged_records}
+        """The answer, refused with a clear error (which the state machine catches) if it ever outgrew
+        ``EXTRACT_RESULT_BYTES``."""
+        answer = {**asdict(self), "staged_records": self.staged_records}
+        size = utf8_size(json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
+        if size > EXTRACT_RESULT_BYTES:
+            raise BudgetError(
+                f"the Extract answer of run {self.run_id} is {size:,} bytes, over its budget of "
+                f"{EXTRACT_RESULT_BYTES:,}: check the configured orders source and catalog names"
+            )
+        return answer
 
 
 def extract_run(
@@ -137,7 +167,7 @@ def extract_run(
     """Stage the run's records (today's files + drained retries) and write its manifest."""
     ref = RunRef.from_payload(run)
     bucket = config.staging_bucket
-    drained = drain_retry_queue(config, s3, sqs, ref.run_id, drain or DrainPolicy())
+    drained = drain_retry_queue(config, s3, sqs, ref.run_id, drain or DrainPolicy.for_config(config))
     catalog_key = stage_catalog(config, s3, ref.run_id, open_url)
 
     orders_source = config.orders_source_for(ref.run_date)
@@ -184,7 +214,7 @@ def extract_run(
         extracted=manifest.extracted,
         retried_in=manifest.retried_in,
         chunks=len(chunks),
-        sources=sources,
+        files=len(manifest.sources),
         catalog_key=catalog_key,
         retry_messages=drained.messages,
         retry_messages_unreadable=drained.unreadable,
@@ -245,8 +275,9 @@ def drain_retry_queue(config: Config, s3: Any, sqs: Any, run_id: str, policy: Dr
     if earlier:
         # An attempt died mid-drain: keep what it persisted; what it received after that is still in
         # flight and comes back to a later run.
-        messages = sum(1 for key in earlier for _ in decode_lines(_get_bytes(s3, bucket, key)))
-        drained = Drained(earlier, messages, 0, reused=True)
+        lines = [json.loads(line) for key in earlier for line in decode_lines(_get_bytes(s3, bucket, key))]
+        unreadable = sum(1 for line in lines if line.get("unreadable"))
+        drained = Drained(earlier, len(lines) - unreadable, unreadable, reused=True)
     else:
         drained = _receive_batches(config, s3, sqs, run_id, policy)
     s3.put_object(
@@ -292,30 +323,31 @@ def _receive_batches(config: Config, s3: Any, sqs: Any, run_id: str, policy: Dra
             MaxNumberOfMessages=min(SQS_BATCH, policy.max_messages - messages - unreadable),
             WaitTimeSeconds=policy.wait_seconds,
             VisibilityTimeout=policy.visibility_seconds,
+            MessageSystemAttributeNames=["All"],
         )
         received = answer.get("Messages", [])
         if not received:
             break
         lines = []
         for message in received:
+            envelope = {"message_id": message["MessageId"], "receipt_handle": message["ReceiptHandle"]}
             try:
                 records = unpack(message["Body"], fetch)
-            except (ValueError, KeyError, ClientError) as error:
+            except UnreadableMessageError as error:
                 unreadable += 1
+                key = keep_unreadable(s3, bucket, run_id, "retry", message, str(error))
                 logger.error(
-                    "unreadable retry message left on the queue (it ends in the DLQ)",
-                    extra={"message_id": message["MessageId"], "error": str(error)},
+                    "unreadable retry message quarantined with its raw body",
+                    extra={"message_id": message["MessageId"], "error": str(error), "key": key},
                 )
+                lines.append(json.dumps({**envelope, "records": [], "unreadable": key}))
                 continue
-            envelope = json.dumps(
-                {"message_id": message["MessageId"], "receipt_handle": message["ReceiptHandle"]}
-            )
-            lines.append(f'{envelope[:-1]},"records":[{",".join(r.to_json() for r in records)}]}}')
-        if lines:
-            key = layout.drained_batch_key(run_id, len(keys))
-            s3.put_object(Bucket=bucket, Key=key, Body=encode_lines(lines))
-            keys.append(key)
-            messages += len(lines)
+            messages += 1
+            head = json.dumps(envelope)
+            lines.append(f'{head[:-1]},"records":[{",".join(r.to_json() for r in records)}]}}')
+        key = layout.drained_batch_key(run_id, len(keys))
+        s3.put_object(Bucket=bucket, Key=key, Body=encode_lines(lines))
+        keys.append(key)
     return Drained(keys, messages, unreadable, reused=False)
 
 

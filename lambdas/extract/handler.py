@@ -28,5 +28,5 @@ sqs = boto3.client("sqs")
 @logger.inject_lambda_context(correlation_id_path="run.run_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = extract_run(config, s3, sqs, event["run"]).as_dict()
-    logger.info("extracted", extra={k: v for k, v in result.items() if k != "sources"})
+    logger.info("extracted", extra=result)
     return result
