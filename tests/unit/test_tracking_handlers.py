@@ -77,7 +77,9 @@ def test_begin_run_refuses_a_date_whose_holder_runs_even_forced_and_takes_it_onc
 
     with pytest.raises(RunLockedError, match=f"is RUNNING in execution {holder} .*stop-execution"):
         begin(load_handler, lambda_context, arn=EXECUTION_ARN + "-2")
-    with pytest.raises(RunLockedError, match="--force does not take a date from an execution that still runs"):
+    with pytest.raises(
+        RunLockedError, match="--force does not take a date from an execution that still runs"
+    ):
         begin(load_handler, lambda_context, arn=EXECUTION_ARN + "-3", force=True)
     sfn.stop_execution(executionArn=holder, cause="stopped by the operator")
     taken = begin(load_handler, lambda_context, arn=EXECUTION_ARN + "-4")
