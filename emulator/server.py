@@ -54,6 +54,7 @@ def _extensions(app: EmulatorApp) -> list[Any]:
         dynamodb_faults,
         faults,
         glue_runtime,
+        message_text,
         outbox,
         scheduler,
         speedups,
@@ -67,6 +68,7 @@ def _extensions(app: EmulatorApp) -> list[Any]:
     return [
         speedups.SpeedupsExtension(),
         IamExtension(),
+        message_text.MessageTextExtension(),
         faults.FaultsExtension(app.faults),
         dynamodb_faults.DynamoDBFaultsExtension(app.faults),
         dynamodb_capacity.CapacityExtension(),
