@@ -8,8 +8,9 @@ FAILED, TIMED_OUT and ABORTED ones to the failure tracker, which records the run
 words and releases the date's lock, unless the run was already recorded for that execution (by
 RecordFailure, or by TrackResult: an outcome TrackResult recorded is never turned FAILED).
 
-The event (``detail``) carries the execution's ARN, its state machine, status, input (JSON text), start
-and stop dates (epoch milliseconds), error and cause. The rule wraps it as ``{"execution_end": event,
+The event (``detail``) carries the execution's ARN, its state machine, status, input (JSON text; null
+when Step Functions left it out for size, then read from the execution's history), start and stop dates
+(epoch milliseconds), error and cause. The rule wraps it as ``{"execution_end": event,
 "timeout_seconds": N}`` so that a timeout can be worded with the definition's own limit.
 
 The missed-run check is a scheduled rule at a configurable hour of each day: ``{"missed_run_check":
@@ -117,6 +118,17 @@ def last_state_entered(sfn: Any, execution_arn: str) -> str | None:
         entered = event.get("stateEnteredEventDetails")
         if entered and event.get("type", "").endswith("StateEntered"):
             return str(entered["name"])
+    return None
+
+
+def started_input(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
+    """The execution's input from its ExecutionStarted event, for an end event that left the input out
+    (Step Functions drops it when the escaped input and output pass 248 KB)."""
+    page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1)
+    for event in page.get("events", []):
+        details = event.get("executionStartedEventDetails")
+        if details is not None:
+            return _parsed_object(details.get("input"))
     return None
 
 
@@ -242,7 +254,10 @@ def _still_running(run_date: str, moment: datetime, hour: int, item: dict[str, A
 
 
 def _input_of(detail: dict[str, Any]) -> dict[str, Any] | None:
-    text = detail.get("input")
+    return _parsed_object(detail.get("input"))
+
+
+def _parsed_object(text: Any) -> dict[str, Any] | None:
     if not text:
         return None
     try:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -30,6 +31,7 @@ from pipeline.execution_end import (
     is_missed_run_check,
     last_state_entered,
     record_execution_end,
+    started_input,
 )
 from pipeline.notification import notify
 from pipeline.run_store import RunStore
@@ -72,6 +74,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def _execution_end(event: dict[str, Any]) -> dict[str, Any]:
     end = ExecutionEnd.from_event(event)
+    if end.execution_input is None:
+        end = replace(end, execution_input=started_input(_client("stepfunctions"), end.execution_arn))
     result = record_execution_end(_store(), end, _state_at_end(end.execution_arn))
     run = result["run"]
     result["requeued"] = 0
