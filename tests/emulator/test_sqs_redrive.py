@@ -78,3 +78,13 @@ def test_a_fifo_move_resets_the_enqueue_time_and_takes_the_message_id_as_dedupli
     # The moved message no longer holds its FIFO group on the source queue.
     sqs.send_message(QueueUrl=url, MessageBody="next", MessageGroupId="g", MessageDeduplicationId="d2")
     assert [m["Body"] for m in _receive(sqs, url)] == ["next"]
+
+
+def test_a_visibility_timeout_beyond_twelve_hours_is_refused(queues):
+    sqs, url, _, _ = queues
+    sqs.send_message(QueueUrl=url, MessageBody="m", MessageGroupId="g", MessageDeduplicationId="d1")
+    with pytest.raises(sqs.exceptions.ClientError) as refused:
+        sqs.receive_message(QueueUrl=url, VisibilityTimeout=43_201)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    [message] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=43_200)["Messages"]
+    assert message["Body"] == "m"
