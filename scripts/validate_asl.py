@@ -1,6 +1,6 @@
 """Validate the state machine as Terraform deploys it with two validators that share no code (``make lint``).
 
-statemachine/etl.asl.json is a Terraform template: infra/modules/orchestration passes it the five function
+statemachine/etl.asl.json is a Terraform template: infra/modules/orchestration passes it the six function
 ARNs and the Glue job's name. It is rendered here with placeholders of the same shape, then checked by
 asl-validator (npm, the JSON-schema validator aws-local-stepfunctions uses) and statelint (PyPI, a port of
 AWS Labs' statelint). Both are installed into .tools/ by `make asl-tools`; both must accept the definition.
@@ -32,6 +32,7 @@ FUNCTION_VARIABLES = {
     "track_result_arn": "track_result",
     "notify_arn": "notify",
     "track_failure_arn": "track_failure",
+    "refresh_dashboard_arn": "refresh_dashboard",
 }
 
 # Terraform template syntax: ${...} interpolations and %{...} directives, each escaped by doubling its

@@ -93,7 +93,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulat
 
 # --- the deployed stack --------------------------------------------------------------------------------
 
-LAMBDA_ROLES = ("extract", "notify", "track_begin", "track_failure", "track_result")
+LAMBDA_ROLES = ("extract", "notify", "refresh_dashboard", "track_begin", "track_failure", "track_result")
 ARTIFACTS = (
     *(f"lambdas/{role}.zip" for role in LAMBDA_ROLES),
     "glue/load_orders.py",

@@ -53,7 +53,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         record = outcome.as_record(iso(utc_now()))
         recorded = store.record_follow_up(Run.from_dict(run), "dashboard_refresh", record)
     answer = {**outcome.as_dict(), "recorded": recorded}
-    logger.info("dashboard refresh", extra=answer)
+    # "message" is a reserved LogRecord attribute: the outcome goes under a key of its own.
+    logger.info("dashboard refresh", extra={"dashboard_refresh": answer})
     return answer
 
 

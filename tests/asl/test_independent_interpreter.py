@@ -25,18 +25,23 @@ from .tooling import validate_asl
 
 pytestmark = pytest.mark.e2e
 
-SUCCESS = ["BeginRun", "Extract", "HasWork", "Load", "TrackResult", "Notify", "Done"]
-NO_DATA = ["BeginRun", "Extract", "HasWork", "TrackResult", "Notify", "Done"]
-EXTRACT_FAILED = ["BeginRun", "Extract", "ExtractFailed", "RecordFailure", "NotifyFailure", "RunFailed"]
-LOAD_FAILED = [
+ENDED = ["RefreshDashboard", "RunEnded"]
+SUCCESS = ["BeginRun", "Extract", "HasWork", "Load", "TrackResult", "Notify", *ENDED, "Done"]
+NO_DATA = ["BeginRun", "Extract", "HasWork", "TrackResult", "Notify", *ENDED, "Done"]
+FAILED = ["RecordFailure", "NotifyFailure", *ENDED, "RunFailed"]
+EXTRACT_FAILED = ["BeginRun", "Extract", "ExtractFailed", *FAILED]
+LOAD_FAILED = ["BeginRun", "Extract", "HasWork", "Load", "LoadFailed", *FAILED]
+REFRESH_FAILED = [
     "BeginRun",
     "Extract",
     "HasWork",
     "Load",
-    "LoadFailed",
-    "RecordFailure",
-    "NotifyFailure",
-    "RunFailed",
+    "TrackResult",
+    "Notify",
+    "RefreshDashboard",
+    "DashboardRefreshFailed",
+    "RunEnded",
+    "Done",
 ]
 LOCKED = ["BeginRun", "RunLocked"]
 HEADER = "order_id,order_date,customer,product_id,quantity,amount,currency\n"
@@ -272,3 +277,40 @@ def test_a_failed_glue_run_fails_at_load(quiet_retry_queue: E2EStack) -> None:
             f"Load failed: the Glue job {stack.outputs.load_job_name} (run "
         )
         assert item["error"]["message"].endswith("ended FAILED: boom")
+
+
+def test_a_notify_that_fails_once_after_publishing_sends_one_email(quiet_retry_queue: E2EStack) -> None:
+    stack, run_date = quiet_retry_queue, date(2026, 12, 16)
+    operations.upload_partner_file(stack, run_date)
+    functions = stack.client("lambda")
+    notify = stack.outputs.lambda_function_names["notify"]
+    original = functions.get_function_configuration(FunctionName=notify)["Environment"]
+    crashing = {"Variables": {**original["Variables"], "NOTIFY_CRASH_AFTER_PUBLISH": "1"}}
+    functions.update_function_configuration(FunctionName=notify, Environment=crashing)
+    try:
+        # Each execution's first Notify publishes, then fails; its retry finds the email sent.
+        by_emulator, by_independent = compare(
+            stack, run_date, lambda: operations.start_run(stack, run_date), SUCCESS
+        )
+    finally:
+        functions.update_function_configuration(FunctionName=notify, Environment=original)
+
+    for item in (by_emulator, by_independent):
+        assert (item["status"], item["notified"]) == ("SUCCEEDED_WITH_ERRORS", ["SUCCEEDED_WITH_ERRORS"])
+        assert "notify_error" not in item
+
+
+def test_a_failing_dashboard_refresh_leaves_the_run_as_it_was(quiet_retry_queue: E2EStack) -> None:
+    stack, run_date = quiet_retry_queue, date(2026, 12, 17)
+    operations.upload_partner_file(stack, run_date)
+    refresh = stack.outputs.lambda_function_names["refresh_dashboard"]
+    stack.emulator.control.set_faults(fail_lambda={refresh: "the refresh function crashed"})
+
+    by_emulator, by_independent = compare(
+        stack, run_date, lambda: operations.start_run(stack, run_date), REFRESH_FAILED
+    )
+
+    for item in (by_emulator, by_independent):
+        assert item["status"] == "SUCCEEDED_WITH_ERRORS"
+        assert (item["counts"]["loaded"], item["counts"]["rejected"]) == (5, 5)
+        assert "dashboard_refresh" not in item

@@ -24,6 +24,7 @@ FUNCTION_OF_VARIABLE = {
     "${track_result_arn}": "track_result",
     "${notify_arn}": "notify",
     "${track_failure_arn}": "track_failure",
+    "${refresh_dashboard_arn}": "refresh_dashboard",
 }
 
 
@@ -106,8 +107,10 @@ def test_every_task_has_its_own_timeout() -> None:
         "Load",
         "TrackResult",
         "Notify",
+        "RecordNotifyError",
         "RecordFailure",
         "NotifyFailure",
+        "RefreshDashboard",
     }
     for name, state in tasks().items():
         assert isinstance(state.get("TimeoutSeconds"), int), f"{name} has no TimeoutSeconds"
@@ -122,6 +125,7 @@ def test_lambda_tasks_outlast_their_functions_by_the_margin() -> None:
         "track_result": 300,
         "notify": 60,
         "track_failure": 60,
+        "refresh_dashboard": 60,
     }
     lambda_tasks = {n: s for n, s in tasks().items() if s["Resource"] == "arn:aws:states:::lambda:invoke"}
     assert set(lambda_tasks) == {
@@ -129,8 +133,10 @@ def test_lambda_tasks_outlast_their_functions_by_the_margin() -> None:
         "Extract",
         "TrackResult",
         "Notify",
+        "RecordNotifyError",
         "RecordFailure",
         "NotifyFailure",
+        "RefreshDashboard",
     }
 
     for name, state in lambda_tasks.items():
@@ -158,10 +164,11 @@ def test_the_execution_outlasts_its_longest_path_and_the_comment_says_by_how_muc
         "HasWork",
         "Load",
         "TrackResult",
-        "Notify",
-        "NotifyFailed",
+        "TrackResultFailed",
         "RecordFailure",
         "NotifyFailure",
+        "RefreshDashboard",
+        "RunEnded",
         "RunFailed",
     ]
     assert {name: task_worst_case(STATES[name]) for name in path if STATES[name]["Type"] == "Task"} == {
@@ -169,10 +176,12 @@ def test_the_execution_outlasts_its_longest_path_and_the_comment_says_by_how_muc
         "Extract": 6 * 915 + (1 + 2) + (2 + 4 + 8),
         "Load": 6 * 4500 + (10 + 20 + 40 + 80 + 160),
         "TrackResult": 7 * 315 + 2 * (2 + 4 + 8),
-        "Notify": 4 * 75 + 14,
         "RecordFailure": 4 * 75 + 14,
-        "NotifyFailure": 4 * 75 + 14,
+        "NotifyFailure": 7 * 75 + 2 * (2 + 4 + 8),
+        "RefreshDashboard": 4 * 75 + 14,
     }
-    assert seconds == 36186
+    # The success path after TrackResult with a Notify that fails every attempt takes as long.
+    assert task_worst_case(STATES["Notify"]) + task_worst_case(STATES["RecordNotifyError"]) == 553 + 314
+    assert seconds == 36425
     assert ASL["TimeoutSeconds"] >= seconds
     assert f"TimeoutSeconds {ASL['TimeoutSeconds']} >= {seconds} s" in ASL["Comment"]

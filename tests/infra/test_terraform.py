@@ -33,7 +33,14 @@ EXPECTED_OUTPUTS = {
     "load_job_name",
     "lambda_function_names",
 }
-TIMEOUTS = {"track_begin": 30, "extract": 900, "track_result": 300, "notify": 60, "track_failure": 60}
+TIMEOUTS = {
+    "track_begin": 30,
+    "extract": 900,
+    "track_result": 300,
+    "notify": 60,
+    "track_failure": 60,
+    "refresh_dashboard": 60,
+}
 
 
 def terraform(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -122,6 +129,7 @@ def test_outputs_name_every_part_of_the_stack(deployed_stack: DeployedStack):
         "track_result": "nightly-etl-track-result",
         "notify": "nightly-etl-notify",
         "track_failure": "nightly-etl-track-failure",
+        "refresh_dashboard": "nightly-etl-refresh-dashboard",
     }
 
 
@@ -316,6 +324,10 @@ def test_function_roles_grant_named_resources_only(deployed_stack: DeployedStack
     retry_arn = "arn:aws:sqs:us-east-1:123456789012:nightly-etl-retry.fifo"
     assert ("sqs:ReceiveMessage", retry_arn) in grants["extract"]
     assert ("sqs:SendMessage", retry_arn) in grants["track_result"]
+    runs_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/nightly-etl-etl-runs"
+    assert {grant for grant in grants["refresh_dashboard"] if not grant[0].startswith("logs:")} == {
+        ("dynamodb:UpdateItem", runs_arn)
+    }
     assert {action for action, _ in grants["track_begin"]} == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",

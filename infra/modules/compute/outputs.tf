@@ -1,5 +1,5 @@
 output "lambda_function_names" {
-  description = "Function name per role (track_begin, extract, track_result, notify, track_failure)."
+  description = "Function name per role (track_begin, extract, track_result, notify, track_failure, refresh_dashboard)."
   value       = { for role, function in aws_lambda_function.this : role => function.function_name }
 }
 

@@ -92,6 +92,8 @@ resource "aws_sfn_state_machine" "etl" {
     track_result_arn  = var.lambda_function_arns["track_result"]
     notify_arn        = var.lambda_function_arns["notify"]
     track_failure_arn = var.lambda_function_arns["track_failure"]
+    # RefreshDashboard: after the status email, off the run's critical path.
+    refresh_dashboard_arn = var.lambda_function_arns["refresh_dashboard"]
   })
 
   dynamic "logging_configuration" {

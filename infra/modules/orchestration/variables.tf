@@ -9,12 +9,12 @@ variable "definition_file" {
 }
 
 variable "lambda_function_arns" {
-  description = "Function ARN per role: track_begin, extract, track_result, notify, track_failure."
+  description = "Function ARN per role: track_begin, extract, track_result, notify, track_failure, refresh_dashboard."
   type        = map(string)
 
   validation {
-    condition     = length(setsubtract(["track_begin", "extract", "track_result", "notify", "track_failure"], keys(var.lambda_function_arns))) == 0
-    error_message = "lambda_function_arns must name track_begin, extract, track_result, notify and track_failure."
+    condition     = length(setsubtract(["track_begin", "extract", "track_result", "notify", "track_failure", "refresh_dashboard"], keys(var.lambda_function_arns))) == 0
+    error_message = "lambda_function_arns must name track_begin, extract, track_result, notify, track_failure and refresh_dashboard."
   }
 }
 
