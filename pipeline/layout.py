@@ -1,4 +1,12 @@
-"""Where everything lives in S3: the one definition of the landing and staging layouts."""
+"""Where everything lives in S3: the one definition of the landing and staging layouts.
+
+The staging bucket has two lifetimes. ``runs/<run_id>/`` holds what one run works with (chunks, manifest,
+report, drained messages) and expires with the bucket's ``runs/`` lifecycle rule (30 days by default).
+``tracking/`` holds what must outlive the queues that point at it: ``tracking/retry/`` the payloads of retry
+messages too large for SQS (kept longer than a message can live on the retry queue and then its dead-letter
+queue) and ``tracking/quarantine/`` the quarantined records and unreadable messages (kept for months, see
+infra/modules/storage).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,9 @@ from datetime import date
 
 LANDING_ORDERS_PREFIX = "landing/orders"
 CATALOG_KEY = "reference/products.csv"
+RUNS_PREFIX = "runs/"
+RETRY_PAYLOAD_PREFIX = "tracking/retry/"
+QUARANTINE_PREFIX = "tracking/quarantine/"
 
 
 def orders_prefix(run_date: date) -> str:
@@ -22,7 +33,7 @@ def run_id_for(run_date: date, execution_arn: str) -> str:
 
 
 def run_prefix(run_id: str) -> str:
-    return f"runs/{run_id}/"
+    return f"{RUNS_PREFIX}{run_id}/"
 
 
 def staging_chunk_key(run_id: str, index: int) -> str:
@@ -45,8 +56,25 @@ def failed_prefix(run_id: str) -> str:
     return f"runs/{run_id}/failed/"
 
 
+def quarantine_prefix(run_id: str) -> str:
+    return f"{QUARANTINE_PREFIX}{run_id}/"
+
+
 def quarantine_key(run_id: str) -> str:
-    return f"runs/{run_id}/quarantine/records.jsonl.gz"
+    """The records a run quarantined (out of attempts, or moved to the DLQ by SQS), announced on the DLQ."""
+    return f"{quarantine_prefix(run_id)}records.jsonl.gz"
+
+
+def unreadable_key(run_id: str, source: str, message_id: str) -> str:
+    """An unreadable message's raw body, attributes and parse error; ``source`` is ``retry`` or ``dlq``."""
+    if source not in {"retry", "dlq"} or not message_id or "/" in message_id:
+        raise ValueError(f"an unreadable message needs a source retry|dlq and a message id, got {source!r}")
+    return f"{quarantine_prefix(run_id)}unreadable/{source}-{message_id}.json"
+
+
+def redriven_key(run_id: str) -> str:
+    """The DLQ messages SQS redrove that TrackResult received, kept so a repeat counts the same ones."""
+    return f"runs/{run_id}/redriven.json"
 
 
 def staged_catalog_key(run_id: str) -> str:
@@ -71,7 +99,7 @@ def fault_marker_key(run_id: str, fault: str) -> str:
 
 def retry_payload_key(run_id: str, index: int) -> str:
     """Failed records too large for one SQS message are kept here and the message points at them."""
-    return f"runs/{run_id}/retry/batch-{index:05d}.jsonl.gz"
+    return f"{RETRY_PAYLOAD_PREFIX}{run_id}/batch-{index:05d}.jsonl.gz"
 
 
 def partition_key(prefix: str, partition: int) -> str:

@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
-from pipeline.staging import StagedRecord, decode_lines
+from botocore.exceptions import ClientError
+
+from pipeline import layout
+from pipeline.staging import Origin, StagedRecord, decode_lines
 
 FORMAT_VERSION = 1
 # SQS allows 256 KiB per message; stay well under it for the envelope and attributes.
 MAX_MESSAGE_BYTES = 200 * 1024
 # Room kept in a message for the JSON envelope around the records.
 _ENVELOPE_BYTES = 512
+
+
+class UnreadableMessageError(ValueError):
+    """A retry message whose records cannot be read: it is quarantined with its raw body, never retried."""
 
 
 @dataclass(frozen=True)
@@ -84,14 +93,118 @@ def pointer(run_id: str, index: int, bucket: str, key: str, records: int) -> Out
 
 
 def unpack(body: str, fetch: Callable[[str, str], bytes]) -> list[StagedRecord]:
-    """The records of a message; ``fetch(bucket, key)`` reads a pointer's payload from S3."""
-    data = json.loads(body)
+    """The records of a message; ``fetch(bucket, key)`` reads a pointer's payload from S3.
+
+    Anything that is not a message this module wrote (not JSON, another format version, a pointer whose
+    object is gone or corrupt, a record of the wrong shape) raises UnreadableMessageError naming what is
+    wrong, so that one bad message is set aside instead of failing the run that receives it.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as error:
+        raise UnreadableMessageError(f"the body is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise UnreadableMessageError(f"the body is a JSON {type(data).__name__}, not an object")
     if data.get("v") != FORMAT_VERSION:
-        raise ValueError(f"unknown retry message format {data.get('v')!r}")
+        raise UnreadableMessageError(f"unknown retry message format {data.get('v')!r}")
     if "s3" in data:
-        payload = fetch(data["s3"]["bucket"], data["s3"]["key"])
-        return [StagedRecord.from_json(line) for line in decode_lines(payload)]
-    return [StagedRecord.from_dict(item) for item in data["records"]]
+        return [parse_record(item) for item in _pointer_lines(data["s3"], fetch)]
+    items = data.get("records")
+    if not isinstance(items, list):
+        raise UnreadableMessageError("the message has neither a records list nor an s3 pointer")
+    return [parse_record(item) for item in items]
+
+
+_ORIGIN_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "source": (str,),
+    "line": (int,),
+    "file_index": (int,),
+    "attempt": (int,),
+    "first_failed_run": (str, type(None)),
+    "last_error": (str, type(None)),
+}
+_REQUIRED_ORIGIN = {"kind", "source", "line"}
+
+
+def parse_record(item: Any) -> StagedRecord:
+    """A queued record, checked field by field: a retry record with a raw row of column → text."""
+    if isinstance(item, str):
+        try:
+            item = json.loads(item)
+        except ValueError as error:
+            raise UnreadableMessageError(f"a record line is not JSON: {error}") from None
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("raw"), dict)
+        or not isinstance(item.get("origin"), dict)
+    ):
+        raise UnreadableMessageError(f"a record is not an object with raw and origin: {str(item)[:200]}")
+    raw, origin = item["raw"], item["origin"]
+    if not all(isinstance(k, str) and (v is None or isinstance(v, str | list)) for k, v in raw.items()):
+        raise UnreadableMessageError("a record's raw row holds values that are not text")
+    unknown = set(origin) - set(_ORIGIN_TYPES)
+    missing = _REQUIRED_ORIGIN - set(origin)
+    wrong = [
+        name
+        for name, value in origin.items()
+        if name in _ORIGIN_TYPES and (not isinstance(value, _ORIGIN_TYPES[name]) or isinstance(value, bool))
+    ]
+    if unknown or missing or wrong:
+        raise UnreadableMessageError(
+            f"a record's origin is malformed (unknown {sorted(unknown)}, missing {sorted(missing)}, "
+            f"wrong type {sorted(wrong)})"
+        )
+    if origin["kind"] != "retry" or origin.get("attempt", 0) < 0:
+        raise UnreadableMessageError(
+            f"a queued record must be a retry with attempt >= 0, got kind {origin['kind']!r}, "
+            f"attempt {origin.get('attempt', 0)!r}"
+        )
+    return StagedRecord(raw=raw, origin=Origin(**origin))
+
+
+def _pointer_lines(where: Any, fetch: Callable[[str, str], bytes]) -> list[str]:
+    if (
+        not isinstance(where, dict)
+        or not isinstance(where.get("bucket"), str)
+        or not isinstance(where.get("key"), str)
+    ):
+        raise UnreadableMessageError(f"the s3 pointer is not {{bucket, key}}: {str(where)[:200]}")
+    try:
+        payload = fetch(where["bucket"], where["key"])
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        raise UnreadableMessageError(
+            f"the pointer's payload s3://{where['bucket']}/{where['key']} cannot be read ({code})"
+        ) from None
+    try:
+        return list(decode_lines(payload))
+    except (OSError, EOFError, zlib.error, ValueError) as error:
+        raise UnreadableMessageError(
+            f"the pointer's payload s3://{where['bucket']}/{where['key']} is not gzip JSON lines: {error}"
+        ) from None
+
+
+def keep_unreadable(
+    s3: Any, bucket: str, run_id: str, source: str, message: dict[str, Any], error: str
+) -> str:
+    """Quarantine an unreadable message as it came (body, attributes, parse error) under the durable
+    quarantine prefix; the key is derived from the run and the message id, so a repeat writes the same
+    object. ``source`` is the queue it was received from: ``retry`` or ``dlq``."""
+    key = layout.unreadable_key(run_id, source, message["MessageId"])
+    document = {
+        "run_id": run_id,
+        "source": source,
+        "message_id": message["MessageId"],
+        "attributes": message.get("Attributes", {}),
+        "message_attributes": message.get("MessageAttributes", {}),
+        "error": error,
+        "body": message["Body"],
+    }
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(document, indent=1).encode(), ContentType="application/json"
+    )
+    return key
 
 
 def _message(run_id: str, index: int, lines: list[str]) -> OutgoingMessage:

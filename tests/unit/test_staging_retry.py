@@ -2,6 +2,7 @@ import gzip
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
 from pipeline import retry
 from pipeline.staging import Chunk, Manifest, Origin, StagedRecord, chunked, decode_lines, encode_lines
@@ -111,8 +112,8 @@ def test_packing_is_deterministic_so_a_resend_is_deduplicated():
 
 
 def test_a_pointer_message_reads_its_records_from_s3():
-    lines = [record(n).to_json() for n in range(3)]
-    message = retry.pointer("run-A", 0, "bucket", "runs/run-A/retry/batch-00000.jsonl.gz", 3)
+    lines = [record(n, kind="retry", attempt=1).to_json() for n in range(3)]
+    message = retry.pointer("run-A", 0, "bucket", "tracking/retry/run-A/batch-00000.jsonl.gz", 3)
     fetched = []
 
     def fetch(bucket, key):
@@ -120,12 +121,67 @@ def test_a_pointer_message_reads_its_records_from_s3():
         return encode_lines(lines)
 
     assert [r.raw["order_id"] for r in retry.unpack(message.body, fetch)] == ["O-0", "O-1", "O-2"]
-    assert fetched == [("bucket", "runs/run-A/retry/batch-00000.jsonl.gz")]
+    assert fetched == [("bucket", "tracking/retry/run-A/batch-00000.jsonl.gz")]
 
 
 def test_an_unknown_message_format_is_refused():
-    with pytest.raises(ValueError, match="unknown retry message format"):
+    with pytest.raises(retry.UnreadableMessageError, match="unknown retry message format 99"):
         retry.unpack('{"v": 99}', fetch=None)
+
+
+def _inline(*items) -> str:
+    return json.dumps({"v": 1, "run_id": "r", "records": list(items)})
+
+
+def _retry_origin(**fields) -> dict:
+    return {"kind": "retry", "source": "s3://b/k.csv", "line": 3, "attempt": 1, **fields}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("ORD-1,2026-01-14", "the body is not JSON"),
+        ("[1]", "the body is a JSON list, not an object"),
+        ('{"v": 1, "run_id": "r"}', "neither a records list nor an s3 pointer"),
+        (_inline(5), "a record is not an object with raw and origin: 5"),
+        (
+            _inline({"raw": {"amount": 5}, "origin": _retry_origin()}),
+            "raw row holds values that are not text",
+        ),
+        (
+            _inline({"raw": {}, "origin": _retry_origin(colour="red")}),
+            r"unknown \['colour'\], missing \[\], wrong type \[\]",
+        ),
+        (
+            _inline({"raw": {}, "origin": {"kind": "retry", "source": "s", "line": "3"}}),
+            r"wrong type \['line'\]",
+        ),
+        (_inline({"raw": {}, "origin": _retry_origin(kind="file")}), "must be a retry with attempt >= 0"),
+        (_inline({"raw": {}, "origin": _retry_origin(attempt=-1)}), "got kind 'retry', attempt -1"),
+        ('{"v": 1, "run_id": "r", "s3": "tracking/retry/x"}', "the s3 pointer is not {bucket, key}"),
+    ],
+)
+def test_a_message_of_the_wrong_shape_is_unreadable_with_a_reason(body, error):
+    with pytest.raises(retry.UnreadableMessageError, match=error):
+        retry.unpack(body, fetch=None)
+
+
+def test_a_pointer_whose_payload_is_gone_is_unreadable_and_names_the_object():
+    def fetch(bucket, key):
+        raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "gone"}}, "GetObject")
+
+    body = retry.pointer("r", 0, "staging", "tracking/retry/r/batch-00000.jsonl.gz", 1).body
+    with pytest.raises(
+        retry.UnreadableMessageError,
+        match=r"s3://staging/tracking/retry/r/batch-00000.jsonl.gz cannot be read \(NoSuchKey\)",
+    ):
+        retry.unpack(body, fetch)
+
+
+def test_a_queued_record_round_trips_through_the_strict_parser():
+    original = record(4, kind="retry", attempt=2, first_failed_run="2026-11-20-a", last_error="throttled")
+    [parsed] = retry.unpack(next(retry.pack([original], "r")).body, fetch=None)
+    assert parsed == original
 
 
 def test_a_record_names_the_row_it_came_from_and_its_retries():

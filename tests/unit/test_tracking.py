@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from pipeline import layout, retry
+from emulator.dynamodb_capacity import item_size as emulator_item_size
+from pipeline import budgets, layout, retry
+from pipeline.report import ReasonSummary
 from pipeline.run_store import Run
 from pipeline.runs import AccountingError, RunLockedError, parse_run_date
 from pipeline.staging import Chunk, Manifest, Origin, StagedRecord, decode_lines, encode_lines
@@ -22,6 +24,9 @@ from pipeline.tracking import (
     send_messages,
     track_result,
 )
+from pipeline.transforms import example
+
+from .worst_case import worst_case_report
 
 EARLIER_RUN = "2026-11-19-0a1b2c3d4e"
 WRITE_ERROR = "ProvisionedThroughputExceededException: rate of requests exceeds the allowed throughput"
@@ -215,6 +220,56 @@ def test_tracking_the_same_result_twice_queues_nothing_twice_and_writes_the_same
     assert aws.store.get(run_data.RUN_DATE) == item
     assert len(aws.queue_messages(aws.config.retry_queue_url)) == 1
     assert len(aws.queue_messages(aws.config.retry_dlq_url)) == 1
+
+
+def test_six_rejected_rows_with_120000_character_order_ids_leave_the_run_succeeded_with_errors(
+    aws, clock, run, run_data
+):
+    # The rows of the scenario: six order_ids of 120,000 characters beside four valid rows.
+    report = run_data.sample_report(
+        run["run_id"], staged=10, loaded=4, rejected=6, failed=0, rejection_reasons={}, failure_errors={}
+    )
+    summary = report.rejection_reasons.setdefault("invalid_order_id", ReasonSummary())
+    for line in range(1, 7):
+        summary.add(example(run_data.fresh_record(f"{line}{'A' * 119_999}", line)))
+    run_data.put_load_output(aws, run["run_id"], report, [])
+    event = {"run": run, "extract": extract_result(run, staged_records=10, extracted=10, retried_in=0)}
+
+    first = track_result(aws.config, aws.store, aws.s3, aws.sqs, event, clock)
+    again = track_result(aws.config, aws.store, aws.s3, aws.sqs, event, clock)
+
+    assert first["status"] == again["status"] == "SUCCEEDED_WITH_ERRORS"
+    assert first["counts"]["rejected"] == 6 and first["counts"]["loaded"] == 4
+    item = aws.store.get(run_data.RUN_DATE)
+    assert item["rejection_reasons"] == {"invalid_order_id": 6}
+    assert item["examples"]["invalid_order_id"] == [
+        f"{n}{'A' * 59}…[+119,940 chars] (row {n} of {run_data.SOURCE})" for n in range(1, 6)
+    ]
+    raw = aws.dynamodb.get_item(
+        TableName=aws.config.runs_table, Key={"run_date": {"S": run_data.RUN_DATE}}, ConsistentRead=True
+    )["Item"]
+    assert emulator_item_size(raw) < 4 * 1024
+
+
+def test_the_run_item_of_a_worst_case_report_stays_under_dynamodbs_400_kb(aws, clock, run, run_data):
+    report = worst_case_report(run["run_id"], run_data.RUN_DATE)
+    run_data.put_load_output(aws, run["run_id"], report, [])
+    staged = report.staged
+    extract = extract_result(run, staged_records=staged, extracted=staged, retried_in=0)
+
+    answer = track_result(aws.config, aws.store, aws.s3, aws.sqs, {"run": run, "extract": extract}, clock)
+
+    assert answer["status"] == "SUCCEEDED_WITH_ERRORS"
+    raw = aws.dynamodb.get_item(
+        TableName=aws.config.runs_table, Key={"run_date": {"S": run_data.RUN_DATE}}, ConsistentRead=True
+    )["Item"]
+    item = aws.store.get(run_data.RUN_DATE)
+    # Attribute names plus values by DynamoDB's rules, counted by two independent implementations.
+    size = budgets.item_size(item)
+    assert size == emulator_item_size(raw) == 132_989
+    assert budgets.RUN_ITEM_VALUES_BYTES + 8 * 1024 < budgets.DYNAMODB_ITEM_LIMIT == 409_600
+    assert item["other_reasons"] == {"failure_errors": {"reasons": 20, "records": sum(range(10, 30))}}
+    assert len(item["failure_errors"]) == budgets.REASONS_KEPT
 
 
 def test_a_record_too_large_for_a_message_is_queued_behind_an_s3_pointer(aws, clock, run, run_data):

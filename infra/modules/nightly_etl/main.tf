@@ -35,6 +35,8 @@ module "storage" {
   name_suffix                        = data.aws_caller_identity.current.account_id
   kms_key_arn                        = var.kms_key_arn
   staging_runs_expiration_days       = var.staging_runs_expiration_days
+  retry_payload_expiration_days      = var.retry_payload_expiration_days
+  quarantine_expiration_days         = var.quarantine_expiration_days
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
   force_destroy                      = var.force_destroy_buckets
 }

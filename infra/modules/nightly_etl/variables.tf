@@ -78,6 +78,18 @@ variable "staging_runs_expiration_days" {
   default     = 30
 }
 
+variable "retry_payload_expiration_days" {
+  description = "Days after which the S3 payloads of oversized retry messages (tracking/retry/) expire; at least 28, the retry queue's and the DLQ's retention."
+  type        = number
+  default     = 35
+}
+
+variable "quarantine_expiration_days" {
+  description = "Days after which quarantined records and unreadable messages (tracking/quarantine/) expire."
+  type        = number
+  default     = 400
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days after which noncurrent object versions expire in the landing, staging and artifacts buckets."
   type        = number

@@ -10,7 +10,7 @@ resource "aws_s3_bucket" "this" {
   for_each = local.buckets
 
   #checkov:skip=CKV_AWS_18:Server access logs need a separate log bucket this module does not own; object-level access is audited with the account's CloudTrail data events.
-  #checkov:skip=CKV_AWS_144:Cross-region replication is not wanted: landing holds the partner's re-deliverable drop, staging holds per-run files that expire, artifacts are rebuilt from the repository.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is not wanted: landing holds the partner's re-deliverable drop, staging holds per-run files and tracking files that expire, artifacts are rebuilt from the repository.
   #checkov:skip=CKV2_AWS_62:Nothing reacts to object events: the state machine runs on a schedule and reads the buckets itself.
   #checkov:skip=CKV_AWS_145:Default encryption is SSE-KMS with kms_key_arn when the environment sets one, SSE-S3 otherwise (aws_s3_bucket_server_side_encryption_configuration.this).
   #checkov:skip=CKV_AWS_21:Versioning is enabled for every bucket by aws_s3_bucket_versioning.this (for_each), which the check does not connect to the bucket.
@@ -113,6 +113,43 @@ resource "aws_s3_bucket_lifecycle_configuration" "staging" {
 
     expiration {
       days = var.staging_runs_expiration_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  # Payloads of retry messages too large for SQS: a pointer can wait on the retry queue and then on its
+  # dead-letter queue (a FIFO move resets the message's retention), so the payload outlives both.
+  rule {
+    id     = "expire-retry-payloads"
+    status = "Enabled"
+
+    filter {
+      prefix = "tracking/retry/"
+    }
+
+    expiration {
+      days = var.retry_payload_expiration_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  # Quarantined records and unreadable messages: what a person inspects, or requeues after a fix.
+  rule {
+    id     = "expire-quarantine"
+    status = "Enabled"
+
+    filter {
+      prefix = "tracking/quarantine/"
+    }
+
+    expiration {
+      days = var.quarantine_expiration_days
     }
 
     abort_incomplete_multipart_upload {

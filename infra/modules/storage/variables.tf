@@ -25,6 +25,28 @@ variable "staging_runs_expiration_days" {
   }
 }
 
+variable "retry_payload_expiration_days" {
+  description = "Days after which the payloads of retry messages too large for SQS (tracking/retry/) expire. A pointer message can live 14 days on the retry queue and 14 more on its FIFO dead-letter queue (the move resets its retention): at least 28."
+  type        = number
+  default     = 35
+
+  validation {
+    condition     = var.retry_payload_expiration_days >= 28
+    error_message = "retry_payload_expiration_days must be at least 28 (the retry queue's and the DLQ's longest retention, 14 days each)."
+  }
+}
+
+variable "quarantine_expiration_days" {
+  description = "Days after which quarantined records and unreadable messages (tracking/quarantine/) expire."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.quarantine_expiration_days >= 28
+    error_message = "quarantine_expiration_days must be at least 28: the DLQ's announcements (up to 14 days after a FIFO move from a 14-day retry queue) point at these objects."
+  }
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days after which noncurrent object versions expire (all three buckets)."
   type        = number

@@ -33,7 +33,7 @@ variable "retry_max_receive_count" {
 }
 
 variable "retry_visibility_timeout_seconds" {
-  description = "Visibility timeout of the retry queue; at least the timeout of the Lambda that drains it."
+  description = "Visibility timeout of the retry queue; at least the whole retry budget of the state that drains it (Extract: every attempt plus its retry waits)."
   type        = number
   default     = 900
 
