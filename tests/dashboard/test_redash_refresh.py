@@ -1,4 +1,5 @@
-"""refresh_dashboard: the notify Lambda's call after each run, with the API key in SSM Parameter Store."""
+"""refresh_dashboard: what the refresh_dashboard Lambda calls after each run's email, with the API key in SSM
+Parameter Store."""
 
 from __future__ import annotations
 
@@ -89,3 +90,14 @@ def test_an_unreachable_redash_fails_the_refresh_not_the_run(ssm):
         config(redash_url="http://127.0.0.1:9", redash_api_key_parameter=PARAMETER), ssm, timeout=2
     )
     assert outcome.status == "failed" and "cannot reach Redash" in outcome.message
+
+
+def test_a_refresh_out_of_time_sends_no_request_and_fails(redash, ssm, published):
+    outcome = refresh_dashboard(
+        config(redash_url=redash.url, redash_api_key_parameter=PARAMETER), ssm, budget_seconds=0
+    )
+    assert outcome.status == "failed"
+    assert outcome.message == (
+        "Redash refresh failed: RedashError: GET /api/dashboards: not sent, the refresh ran out of time"
+    )
+    assert redash.executed == []

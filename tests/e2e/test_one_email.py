@@ -172,3 +172,19 @@ def test_a_redash_that_never_answers_leaves_the_run_succeeded_emailed_once_and_n
         f"{sum(file2.expected.rejected.values())} rejected, 0 retrying"
     ]
     assert retry_queue_depth(stack) == 0
+
+
+def test_the_status_topic_delivers_every_publish_even_of_the_same_message(stack: E2EStack) -> None:
+    """What makes the marker necessary: a standard topic does not deduplicate, so a repeated Notify would be
+    a second email."""
+    sns = stack.client("sns")
+    subject = "[nightly-etl] SUCCEEDED 2026-10-08: 1 loaded, 0 rejected, 0 retrying"
+    ids = [
+        sns.publish(TopicArn=stack.outputs.status_topic_arn, Subject=subject, Message="the same body\n")[
+            "MessageId"
+        ]
+        for _ in range(2)
+    ]
+
+    assert len(set(ids)) == 2
+    assert [email["Subject"] for email in stack.emails(date(2026, 10, 8))] == [subject, subject]
