@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from pipeline import layout
+from pipeline.budgets import (
+    EMAIL_BYTES,
+    EMAIL_FIELD_CHARS,
+    EXAMPLE_CHARS,
+    REASON_NAME_CHARS,
+    fit_utf8,
+    safe_text,
+)
 from pipeline.config import Config
 from pipeline.contract import Reason
 from pipeline.report import LoadReport
@@ -107,14 +115,34 @@ def render_body(item: dict[str, Any], report: LoadReport | None, bucket: str) ->
         f"Duration:   {_duration(item.get('started_at'), item.get('finished_at'))}",
     ]
     if status == RunStatus.FAILED:
-        lines += ["", "What went wrong:", f"  {error.get('message', 'no cause was recorded')}"]
+        message = _shown(error.get("message", "no cause was recorded"), EMAIL_FIELD_CHARS)
+        lines += ["", "What went wrong:", f"  {message}"]
         lines.append(f"  The lock on {run_date} is released: once the cause is fixed, run the date again.")
     lines += _stages_section(item.get("stages") or {})
     lines += _records_section(item)
     lines += _reasons_section(item)
     lines += _failures_section(report)
     lines += _locations_section(item, report, bucket)
-    return "\n".join(lines) + "\n"
+    return _bounded_body("\n".join(_shown(line, _LINE_CHARS) for line in lines) + "\n", item, bucket)
+
+
+# A line of the body: one value of EMAIL_FIELD_CHARS with its label, indent and marker.
+_LINE_CHARS = EMAIL_FIELD_CHARS + 200
+
+
+def _bounded_body(body: str, item: dict[str, Any], bucket: str) -> str:
+    """The body within ``EMAIL_BYTES`` of UTF-8 whatever the item holds (SNS refuses a message over 256 KB):
+    every value is already cut to ``EMAIL_FIELD_CHARS`` and every line to ``_LINE_CHARS``; past the budget the last lines give way to a note
+    of where the rest is."""
+    where = f"the run's item in etl_runs ({item.get('run_date') or '?'})"
+    if item.get("report_key"):
+        where += f" and s3://{bucket}/{item['report_key']}"
+    return fit_utf8(body, EMAIL_BYTES, f"the rest is in {_shown(where, EMAIL_FIELD_CHARS)}")
+
+
+def _shown(value: Any, keep: int) -> str:
+    """Text from the item or the report as the email shows it: escaped, and cut with a marker."""
+    return safe_text(value, keep)
 
 
 def _stages_section(stages: dict[str, Any]) -> list[str]:
@@ -166,24 +194,38 @@ def _reasons_section(item: dict[str, Any]) -> list[str]:
     lines = ["", "Top rejection reasons:"]
     for reason, count in ranked[:TOP_REASONS]:
         description = Reason(reason).description if reason in Reason._value2member_map_ else "unknown reason"
-        lines.append(f"  {int(count):>6}  {reason}: {description}")
-        shown = (examples.get(reason) or [])[:EXAMPLES_PER_REASON]
-        if shown:
-            lines.append(f"          e.g. {'; '.join(shown)}")
-    if len(ranked) > TOP_REASONS:
-        rest = sum(int(c) for _, c in ranked[TOP_REASONS:])
-        lines.append(f"  {rest:>6}  in {len(ranked) - TOP_REASONS} other reason(s)")
+        lines.append(f"  {int(count):>6}  {_shown(reason, REASON_NAME_CHARS)}: {description}")
+        lines += _examples_line(examples.get(reason) or [])
+    counted = (item.get("other_reasons") or {}).get("rejection_reasons") or {}
+    lines += _more_line(ranked[TOP_REASONS:], counted, "reason")
     return lines
+
+
+def _examples_line(examples: list[Any]) -> list[str]:
+    shown = [_shown(e, EXAMPLE_CHARS) for e in examples[:EXAMPLES_PER_REASON]]
+    return [f"          e.g. {'; '.join(shown)}"] if shown else []
+
+
+def _more_line(rest: list[tuple[str, Any]], counted: dict[str, Any], noun: str) -> list[str]:
+    """``and 3 more reasons, 1,234 rows``: the names beyond those shown, and those the report or the item
+    only counted (``other_reasons``)."""
+    names = len(rest) + int(counted.get("reasons", 0))
+    if not names:
+        return []
+    rows = sum(int(c) for _, c in rest) + int(counted.get("records", 0))
+    return [f"  and {names:,} more {noun}{'' if names == 1 else 's'}, {rows:,} row{'' if rows == 1 else 's'}"]
 
 
 def _failures_section(report: LoadReport | None) -> list[str]:
     if not report or not report.failure_errors:
         return []
     lines = ["", "Failed writes (queued for retry or quarantined):"]
-    for error, summary in sorted(report.failure_errors.items(), key=lambda kv: (-kv[1].count, kv[0])):
-        lines.append(f"  {summary.count:>6}  {error}")
-        if summary.examples:
-            lines.append(f"          e.g. {'; '.join(summary.examples[:EXAMPLES_PER_REASON])}")
+    ranked = sorted(report.failure_errors.items(), key=lambda kv: (-kv[1].count, kv[0]))
+    for error, summary in ranked[:TOP_REASONS]:
+        lines.append(f"  {summary.count:>6}  {_shown(error, REASON_NAME_CHARS)}")
+        lines += _examples_line(summary.examples)
+    rest = [(error, summary.count) for error, summary in ranked[TOP_REASONS:]]
+    lines += _more_line(rest, asdict(report.other_failure_errors), "error")
     return lines
 
 
@@ -300,7 +342,9 @@ def notify(config: Config, store: RunStore, s3: Any, sns: Any, event: dict[str, 
             marked = False
     message = render(item, read_report(s3, config.staging_bucket, item), config.staging_bucket)
     try:
-        response = sns.publish(TopicArn=config.status_topic_arn, Subject=message.subject, Message=message.body)
+        response = sns.publish(
+            TopicArn=config.status_topic_arn, Subject=message.subject, Message=message.body
+        )
     except Exception as error:
         if marked and run is not None:
             store.unmark_notified(run, outcome)

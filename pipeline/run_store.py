@@ -8,6 +8,8 @@ An item (attribute → meaning):
   ``started_at`` / ``finished_at`` (ISO 8601 UTC), ``stages`` ({stage: {status, started_at, finished_at}}).
 - Written when the run is tracked: ``counts`` (the Counts fields), ``identity_ok``, ``rejection_reasons``
   ({reason: count}), ``examples`` ({reason: [example, ...]}), ``failure_errors`` ({error: count}),
+  ``other_reasons`` (only when some were counted together beyond the REASONS_KEPT kept by name:
+  {"rejection_reasons" | "failure_errors": {reasons, records}}),
   ``aggregates`` (orders, quantity, revenue per currency, by_category), ``retry_backlog`` (records waiting
   in the retry queue), ``retry_backlog_messages``, ``quarantine_total`` (records quarantined up to this run),
   ``quarantine_key`` (the run's quarantined records, under ``tracking/quarantine/``), ``quarantine_reasons``
@@ -49,6 +51,7 @@ OUTCOME_ATTRIBUTES = (
     "rejection_reasons",
     "examples",
     "failure_errors",
+    "other_reasons",
     "aggregates",
     "retry_backlog",
     "retry_backlog_messages",

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from botocore.exceptions import ClientError
 
+from pipeline.budgets import EMAIL_BYTES
 from pipeline.notification import (
     PublishError,
     SimulatedCrash,
@@ -16,9 +17,12 @@ from pipeline.notification import (
     render,
     render_subject,
 )
+from pipeline.report import LoadReport, Others, ReasonSummary
 from pipeline.run_store import Run
 from pipeline.runs import RunStatus
+from pipeline.text import first_refused
 from pipeline.tracking import record_failure
+from pipeline.transforms import example
 
 BUCKET = "nightly-etl-staging"
 RUN_DATE = "2026-11-22"
@@ -291,6 +295,87 @@ def test_a_failed_run_names_the_state_and_the_cause_in_words():
         "  Extract      FAILED     0.8 s\n"
         "\n"
         "Records: not counted (the run stopped before its records were accounted for).\n"
+    )
+
+
+def test_three_rows_with_120000_character_order_ids_under_one_reason_give_a_short_email(run_data):
+    examples = [
+        example(run_data.fresh_record(f"{n}{'A' * 119_999}", n)) for n in range(1, 4)
+    ]  # as the load writes them into the report and TrackResult into the item
+    item = {
+        **BASE,
+        "status": "SUCCEEDED_WITH_ERRORS",
+        "counts": {"extracted": 5, "retried_in": 0, "loaded": 2, "rejected": 3},
+        "rejection_reasons": {"invalid_order_id": 3},
+        "examples": {"invalid_order_id": examples},
+        "report_key": f"runs/{RUN_ID}/report.json",
+    }
+
+    body = render(item, None, BUCKET).body
+
+    assert len(body.encode()) < 2 * 1024
+    assert (
+        f"          e.g. 1{'A' * 59}…[+119,940 chars] (row 1 of {run_data.SOURCE}); "
+        f"2{'A' * 59}…[+119,940 chars] (row 2 of {run_data.SOURCE}); "
+        f"3{'A' * 59}…[+119,940 chars] (row 3 of {run_data.SOURCE})\n"
+    ) in body
+
+
+def test_the_email_stays_within_its_byte_budget_whatever_the_item_and_report_hold(run_data):
+    huge = "😀" * 120_000
+    reasons = {f"reason_{n}": 1000 + n for n in range(8)}
+    item = {
+        **BASE,
+        "status": "FAILED",
+        "stages": {f"{huge}{n}": {"status": huge} for n in range(300)},
+        "error": {"state": huge, "error": huge, "cause": huge, "message": "Load failed: " + "\ufffe" + huge},
+        "counts": {"extracted": 10_000, "rejected": 8_028 + 1_234},
+        "rejection_reasons": reasons,
+        "examples": {name: [huge] * 9 for name in reasons},
+        "other_reasons": {"rejection_reasons": {"reasons": 0, "records": 1_234}},
+        "report_key": f"runs/{RUN_ID}/report.json",
+    }
+    report = run_data.sample_report(
+        RUN_ID,
+        failure_errors={f"Error{n:02d} {huge}": ReasonSummary(10, [huge] * 5) for n in range(30)},
+        other_failure_errors=Others(2, 7),
+    )
+
+    message = render(item, report, BUCKET)
+
+    assert len(message.body.encode()) <= EMAIL_BYTES == 64 * 1024
+    assert len(message.subject) < 100
+    assert first_refused(message.body) is None
+    assert "  Load failed: \\ufffe" + "😀" * 1981 + "…[+118,019 chars]\n" in message.body
+    assert message.body.endswith(
+        f" more line(s); the rest is in the run's item in etl_runs (2026-11-22) and "
+        f"s3://{BUCKET}/runs/{RUN_ID}/report.json]\n"
+    )
+
+
+def test_reasons_beyond_those_shown_are_counted_in_one_line():
+    reasons = {f"reason_{n}": 100 - n for n in range(8)}
+    item = {
+        **BASE,
+        "status": "SUCCEEDED_WITH_ERRORS",
+        "counts": {"extracted": 2_000, "rejected": sum(reasons.values()) + 1_000},
+        "rejection_reasons": reasons,
+        "other_reasons": {"rejection_reasons": {"reasons": 2, "records": 1_000}},
+    }
+    report = run_data_report_with_errors(12)
+
+    body = render(item, report, BUCKET).body
+
+    # Five reasons shown; three more (95 + 94 + 93 rows) and the two the load only counted (1,000 rows).
+    assert "  and 5 more reasons, 1,282 rows\n" in body
+    assert "  and 7 more errors, 7 rows\n" in body
+
+
+def run_data_report_with_errors(errors: int) -> LoadReport:
+    return LoadReport(
+        run_id=RUN_ID,
+        run_date=RUN_DATE,
+        failure_errors={f"Error{n:02d}": ReasonSummary(1, [f"O-{n}"]) for n in range(errors)},
     )
 
 
