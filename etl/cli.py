@@ -219,10 +219,19 @@ def simulate(
 
 @app.command()
 def requeue(
-    run_id: Annotated[str | None, typer.Option(help="Only the records quarantined by this run.")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Only the records quarantined by this run; read from its quarantine object in S3 "
+            "(tracking/quarantine/) once its DLQ announcement has expired."
+        ),
+    ] = None,
     env: EnvOption = "local",
 ) -> None:
-    """Put quarantined records back on the retry queue (after fixing what made them fail)."""
+    """Put quarantined records back on the retry queue (after fixing what made them fail).
+
+    Unreadable messages, kept raw under tracking/quarantine/<run_id>/unreadable/, are never requeued.
+    """
     stack = _stack(env)
     try:
         count = requeue_quarantined(

@@ -65,6 +65,11 @@ def quarantine_key(run_id: str) -> str:
     return f"{quarantine_prefix(run_id)}records.jsonl.gz"
 
 
+def requeued_quarantine_key(run_id: str) -> str:
+    """Written once a run's quarantined records were put back on the retry queue (``etl requeue``)."""
+    return f"{quarantine_prefix(run_id)}requeued.json"
+
+
 def unreadable_key(run_id: str, source: str, message_id: str) -> str:
     """An unreadable message's raw body, attributes and parse error; ``source`` is ``retry`` or ``dlq``."""
     if source not in {"retry", "dlq"} or not message_id or "/" in message_id:

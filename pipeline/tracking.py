@@ -680,9 +680,15 @@ def requeue_quarantined(
     Each is re-queued under an id derived from its DLQ message id, so a requeue that stops half-way and
     is run again sends nothing twice; the DLQ message is deleted once its records are queued. A message
     whose records cannot be read is left on the DLQ (and logged): it needs a person, not a retry.
+
+    The quarantine object outlives its announcement (the DLQ keeps a message 14 days, the object is kept
+    for months): with ``run_id`` and no announcement of that run left on the DLQ, the records are read
+    from the object itself. A marker next to the object (``layout.requeued_quarantine_key``) records that
+    a run's quarantine was requeued, by either way, so it is never requeued twice.
     Returns the number of records requeued.
     """
     requeued = 0
+    announced = False
     skipped: list[str] = []
 
     def fetch(bucket: str, key: str) -> bytes:
@@ -703,6 +709,11 @@ def requeue_quarantined(
                 if run_id is not None and _message_run_id(body) != run_id:
                     skipped.append(message["ReceiptHandle"])
                     continue
+                announced = True
+                if _requeued_before(s3, config.staging_bucket, body):
+                    # Its records went back from the quarantine object while this message was in flight.
+                    sqs.delete_message(QueueUrl=config.retry_dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                    continue
                 try:
                     records = [
                         replace(r, origin=replace(r.origin, attempt=0)) for r in retry.unpack(body, fetch)
@@ -718,8 +729,11 @@ def requeue_quarantined(
                 send_messages(
                     sqs, config.retry_queue_url, retry_messages(records, batch_id, config.staging_bucket, s3)
                 )
+                _mark_requeued(s3, config.staging_bucket, body, len(records))
                 sqs.delete_message(QueueUrl=config.retry_dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 requeued += len(records)
+        if run_id is not None and not announced:
+            requeued += _requeue_from_quarantine(config, s3, sqs, run_id)
     finally:
         # Messages of other runs, and unreadable ones, were only looked at: make them visible again at once.
         for handle in skipped:
@@ -727,6 +741,55 @@ def requeue_quarantined(
                 QueueUrl=config.retry_dlq_url, ReceiptHandle=handle, VisibilityTimeout=0
             )
     return requeued
+
+
+def _announced_run(body: str) -> str | None:
+    """The run whose quarantine object the message announces, if it is such an announcement."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("s3"), dict):
+        return None
+    run_id = data.get("run_id")
+    return (
+        run_id if isinstance(run_id, str) and data["s3"].get("key") == layout.quarantine_key(run_id) else None
+    )
+
+
+def _requeued_before(s3: Any, bucket: str, body: str) -> bool:
+    run_id = _announced_run(body)
+    return (
+        run_id is not None and _get_optional(s3, bucket, layout.requeued_quarantine_key(run_id)) is not None
+    )
+
+
+def _mark_requeued(s3: Any, bucket: str, body: str, records: int) -> None:
+    """When the message announced a run's quarantine object, note next to it that it was requeued."""
+    run_id = _announced_run(body)
+    if run_id is not None:
+        marker = {"run_id": run_id, "records": records, "from": "dlq"}
+        s3.put_object(
+            Bucket=bucket, Key=layout.requeued_quarantine_key(run_id), Body=json.dumps(marker).encode()
+        )
+
+
+def _requeue_from_quarantine(config: Config, s3: Any, sqs: Any, run_id: str) -> int:
+    bucket = config.staging_bucket
+    if _get_optional(s3, bucket, layout.requeued_quarantine_key(run_id)) is not None:
+        return 0
+    kept = _get_optional(s3, bucket, layout.quarantine_key(run_id))
+    if kept is None:
+        return 0
+    records = [
+        replace(r, origin=replace(r.origin, attempt=0)) for r in map(retry.parse_record, decode_lines(kept))
+    ]
+    send_messages(
+        sqs, config.retry_queue_url, retry_messages(records, f"requeue-{run_id}-quarantine", bucket, s3)
+    )
+    marker = {"run_id": run_id, "records": len(records), "from": "s3"}
+    s3.put_object(Bucket=bucket, Key=layout.requeued_quarantine_key(run_id), Body=json.dumps(marker).encode())
+    return len(records)
 
 
 def _message_run_id(body: str) -> str | None:

@@ -596,6 +596,36 @@ def test_requeue_leaves_an_unreadable_dead_letter_visible_and_requeues_the_other
     assert left["Body"] == "not json at all"
 
 
+def test_requeue_of_a_run_whose_announcement_expired_reads_its_durable_quarantine_once(
+    aws, clock, run, run_data
+):
+    load_with_failures(run_data, aws, run)
+    track_result(aws.config, aws.store, aws.s3, aws.sqs, {"run": run, "extract": extract_result(run)}, clock)
+    aws.queue_messages(aws.config.retry_queue_url)  # the run's own retries: out of the way
+    [announcement] = aws.queue_messages(aws.config.retry_dlq_url)
+    aws.sqs.delete_message(QueueUrl=aws.config.retry_dlq_url, ReceiptHandle=announcement["ReceiptHandle"])
+
+    assert requeue_quarantined(aws.config, aws.s3, aws.sqs, run_id=run["run_id"], wait_seconds=0) == 1
+    [message] = aws.queue_messages(aws.config.retry_queue_url)
+    [record] = retry.unpack(message["Body"], aws.fetch)
+    assert (record.raw["order_id"], record.origin.attempt) == ("O-old", 0)
+    marker = json.loads(aws.read(f"tracking/quarantine/{run['run_id']}/requeued.json"))
+    assert marker == {"run_id": run["run_id"], "records": 1, "from": "s3"}
+
+    assert requeue_quarantined(aws.config, aws.s3, aws.sqs, run_id=run["run_id"], wait_seconds=0) == 0
+
+
+def test_a_run_requeued_from_the_dlq_is_not_requeued_again_from_its_quarantine_object(
+    aws, clock, run, run_data
+):
+    load_with_failures(run_data, aws, run)
+    track_result(aws.config, aws.store, aws.s3, aws.sqs, {"run": run, "extract": extract_result(run)}, clock)
+
+    assert requeue_quarantined(aws.config, aws.s3, aws.sqs, run_id=run["run_id"], wait_seconds=0) == 1
+    assert json.loads(aws.read(f"tracking/quarantine/{run['run_id']}/requeued.json"))["from"] == "dlq"
+    assert requeue_quarantined(aws.config, aws.s3, aws.sqs, run_id=run["run_id"], wait_seconds=0) == 0
+
+
 # --- messages SQS moved to the DLQ, unreadable messages -------------------------------------------
 
 
