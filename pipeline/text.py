@@ -2,8 +2,9 @@
 
 SQS accepts only the XML 1.0 characters in a message body: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
 #x10000-#x10FFFF (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html);
-SNS refuses a message with other characters too, and DynamoDB stores strings as UTF-8, which has no encoding
-for an unpaired surrogate (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
+SNS takes only UTF-8 messages (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html), and DynamoDB
+stores strings as UTF-8 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html):
+neither has an encoding for an unpaired surrogate, and a control character is no text for an email reader.
 A record that holds such a character can be loaded by no path that queues, emails or stores it, so the
 contract rejects it at validation, and text that must be kept (an example in a report, a raw row in an
 email) is escaped with :func:`escape_refused`.
