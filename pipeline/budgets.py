@@ -46,16 +46,19 @@ EXTRACT_RESULT_BYTES = 4 * 1024  # the Extract state's answer, whatever the numb
 OTHER_CATEGORIES = "(other categories)"
 
 
+MARKER_CHARS = 24  # the longest marker clip() adds, "…[+9,999,999,999 chars]" and one to spare
+
+
 def clip(text: str, keep: int) -> str:
     """``text`` cut after ``keep`` characters with a marker that says how much was cut, e.g.
-    ``ABC…[+119,940 chars]``; unchanged when it is no longer than ``keep`` plus the marker would be."""
+    ``ABC…[+119,940 chars]``: at most ``keep + MARKER_CHARS`` characters. A text at most ``MARKER_CHARS``
+    longer than ``keep`` stays whole, so clipping a clipped text changes nothing."""
     if keep < 0:
         raise ValueError(f"keep must be at least 0, got {keep}")
     removed = len(text) - keep
-    marker = f"…[+{removed:,} chars]"
-    if removed <= len(marker):
+    if removed <= MARKER_CHARS:
         return text
-    return text[:keep] + marker
+    return f"{text[:keep]}…[+{removed:,} chars]"
 
 
 def safe_text(text: Any, keep: int) -> str:

@@ -6,8 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.report import MAX_EXAMPLES, Aggregates, LoadReport, ReasonSummary
+from pipeline.report import MAX_EXAMPLES, Aggregates, LoadReport, Others, ReasonSummary
 from pipeline.runs import AccountingError
+from pipeline.staging import Origin, StagedRecord
+from pipeline.transforms import example
 
 
 def share(**counts: int) -> LoadReport:
@@ -90,3 +92,33 @@ def test_the_report_round_trips_through_json():
     report.aggregates.add("lighting", "USD", 1, Decimal("9.99"))
 
     assert LoadReport.from_json(report.to_json()) == report
+
+
+def test_an_example_names_any_record_briefly_with_its_place_kept_readable():
+    source = "s3://landing/landing/orders/dt=2026-11-22/orders.csv"
+    long_id = StagedRecord(
+        {"order_id": "A" * 120_000, "customer": "x" * 1_000_000}, Origin("file", source, 3)
+    )
+    refused = StagedRecord({"order_id": "O-\ufffe"}, Origin("file", source, 4))
+    retried = StagedRecord(
+        {"order_id": "O-7"}, Origin("retry", source, 5, attempt=2, first_failed_run="2026-11-21-0a1b2c3d4e")
+    )
+
+    assert example(long_id) == f"{'A' * 60}…[+119,940 chars] (row 3 of {source})"
+    assert example(refused) == f"O-\\ufffe (row 4 of {source})"
+    assert example(retried) == f"O-7 (row 5 of {source}, retry 2 (first failed in run 2026-11-21-0a1b2c3d4e))"
+    assert example(StagedRecord({}, Origin("file", "https://x/" + "p" * 500, 1))) == (
+        "(empty) (row 1 of https://x/" + "p" * 172 + "…[+329 chars]"
+    )
+
+
+def test_a_partitions_report_keeps_bounded_examples_whatever_the_rows_hold():
+    report = share(staged=0)
+    for n in range(6):
+        report.rejection_reasons.setdefault("invalid_order_id", ReasonSummary()).add("A" * 120_000 + str(n))
+    summary = report.rejection_reasons["invalid_order_id"]
+    assert summary.count == 6
+    assert summary.examples == ["A" * 200 + "…[+119,801 chars]"] * MAX_EXAMPLES
+    others = report.bounded()
+    assert others.other_rejection_reasons == Others(0, 0)
+    assert LoadReport.from_json(report.to_json()).rejection_reasons == report.rejection_reasons

@@ -23,8 +23,9 @@ LONG_ID = "A" * 120_000
 def test_a_long_text_is_cut_with_a_marker_that_counts_what_was_cut():
     assert clip(LONG_ID, 60) == "A" * 60 + "…[+119,940 chars]"
     assert clip("ORD-1", 60) == "ORD-1"
-    # Cutting 10 characters would add a longer marker: such a text stays whole.
-    assert clip("B" * 70, 60) == "B" * 70
+    # Cutting no more than a marker's length would not shorten it: such a text stays whole.
+    assert clip("B" * 84, 60) == "B" * 84
+    assert clip(clip(LONG_ID, 60), 60) == clip(LONG_ID, 60)
     assert clip("B" * 90, 60) == "B" * 60 + "…[+30 chars]"
     with pytest.raises(ValueError, match="keep must be at least 0"):
         clip("x", -1)
