@@ -197,6 +197,11 @@ def test_staging_expires_old_runs_and_noncurrent_versions(deployed_stack: Deploy
 
     assert by_id["expire-runs"]["Filter"] == {"Prefix": "runs/"}
     assert by_id["expire-runs"]["Expiration"] == {"Days": 30}
+    # Tracking files outlive the queues' pointers to them (14 days on the retry queue, 14 more on the DLQ).
+    assert by_id["expire-retry-payloads"]["Filter"] == {"Prefix": "tracking/retry/"}
+    assert by_id["expire-retry-payloads"]["Expiration"] == {"Days": 35}
+    assert by_id["expire-quarantine"]["Filter"] == {"Prefix": "tracking/quarantine/"}
+    assert by_id["expire-quarantine"]["Expiration"] == {"Days": 400}
     assert by_id["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
 
 
@@ -219,7 +224,8 @@ def test_retry_queue_redrives_to_its_dead_letter_queue(deployed_stack: DeployedS
     }
     assert retry["QueueArn"].endswith(":nightly-etl-retry.fifo")
     assert retry["FifoQueue"] == dlq["FifoQueue"] == "true"
-    assert int(retry["VisibilityTimeout"]) == TIMEOUTS["extract"]
+    # The extract's whole retry budget: 6 attempts at its state's 915 s plus 17 s of retry waits.
+    assert int(retry["VisibilityTimeout"]) == 6 * 915 + 17
     assert retry["MessageRetentionPeriod"] == dlq["MessageRetentionPeriod"] == str(14 * 24 * 3600)
     assert retry["SqsManagedSseEnabled"] == dlq["SqsManagedSseEnabled"] == "true"
 
@@ -291,6 +297,7 @@ def test_each_function_runs_its_zip_with_the_shared_configuration(deployed_stack
         "ORDERS_SOURCE": "s3://nightly-etl-landing-123456789012/landing/orders/dt={run_date}/",
         "CATALOG_SOURCE": "s3://nightly-etl-landing-123456789012/reference/products.csv",
         "CHUNK_ROWS": "50000",
+        "DRAIN_VISIBILITY_SECONDS": str(6 * 915 + 17),
         "POWERTOOLS_SERVICE_NAME": "nightly-etl",
         "LOG_LEVEL": "INFO",
         "ENVIRONMENT": "local",
@@ -324,6 +331,12 @@ def test_function_roles_grant_named_resources_only(deployed_stack: DeployedStack
     retry_arn = "arn:aws:sqs:us-east-1:123456789012:nightly-etl-retry.fifo"
     assert ("sqs:ReceiveMessage", retry_arn) in grants["extract"]
     assert ("sqs:SendMessage", retry_arn) in grants["track_result"]
+    dlq_arn = "arn:aws:sqs:us-east-1:123456789012:nightly-etl-retry-dlq.fifo"
+    assert ("sqs:ReceiveMessage", dlq_arn) in grants["track_result"]
+    assert ("sqs:DeleteMessage", dlq_arn) in grants["track_result"]
+    assert not any(resource == dlq_arn for _, resource in grants["extract"])
+    tracking = "arn:aws:s3:::nightly-etl-staging-123456789012/tracking/*"
+    assert ("s3:PutObject", tracking) in grants["extract"] & grants["track_result"]
     runs_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/nightly-etl-etl-runs"
     assert {grant for grant in grants["refresh_dashboard"] if not grant[0].startswith("logs:")} == {
         ("dynamodb:UpdateItem", runs_arn)
@@ -334,7 +347,12 @@ def test_function_roles_grant_named_resources_only(deployed_stack: DeployedStack
         "dynamodb:UpdateItem",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "states:DescribeExecution",
     }
+    executions = "arn:aws:states:us-east-1:123456789012:execution:nightly-etl-etl:*"
+    assert ("states:DescribeExecution", executions) in grants["track_begin"]
+    assert ("states:GetExecutionHistory", executions) in grants["track_failure"]
+    assert not any(action.startswith("states:") for action, _ in grants["extract"] | grants["track_result"])
 
 
 @e2e
