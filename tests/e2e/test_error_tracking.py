@@ -203,8 +203,10 @@ def test_a_record_that_fails_on_every_run_is_quarantined_reported_and_requeued_a
         0,
         1,
     )
-    quarantine_key = f"runs/{third['run_id']}/quarantine/records.jsonl.gz"
+    # Under the durable tracking prefix, never the run's 30-day runs/ prefix.
+    quarantine_key = f"tracking/quarantine/{third['run_id']}/records.jsonl.gz"
     assert third["quarantine_key"] == quarantine_key
+    assert third["quarantine_reasons"] == {"max_attempts": 1}
     [record] = stack.staged_lines(quarantine_key)
     assert record["raw"]["order_id"] == poisoned
     assert record["origin"]["kind"] == "retry"
@@ -225,6 +227,7 @@ def test_a_record_that_fails_on_every_run_is_quarantined_reported_and_requeued_a
     )
     text = email_text(message)
     assert "Quarantine:  1 record this run, 1 record in total" in text
+    assert "  by reason:  max_attempts 1" in text
     assert f"Quarantined:       s3://{bucket}/{quarantine_key}" in text
     assert "      1  UnprocessedItems after 5 attempts" in text
     assert poisoned not in stack.orders()
