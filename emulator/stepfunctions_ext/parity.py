@@ -21,6 +21,7 @@ import datetime
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 log = logging.getLogger("emulator.stepfunctions")
@@ -250,6 +251,7 @@ def stop_execution(execution: Any, error: str | None, cause: str | None) -> date
 
     if execution.exec_status != ExecutionStatus.RUNNING:
         return execution.stop_date
+    _wait_for_interpreter(execution)
     stop_date = datetime.datetime.now(tz=datetime.UTC)
     execution.stopped_by_request = (stop_date, error, cause)
     execution.stop(stop_date=stop_date, error=error, cause=cause)
@@ -258,3 +260,17 @@ def stop_execution(execution: Any, error: str | None, cause: str | None) -> date
     execution.error = error or None
     execution.cause = cause or None
     return stop_date
+
+
+def _wait_for_interpreter(execution: Any, timeout: float = 10.0) -> None:
+    """An execution stopped right after it started: moto's worker thread may not have built the interpreter's
+    environment yet (it parses the definition first), or not started the program in it, and the stop would
+    be lost on it (no ExecutionAborted event, the states still run). Wait until the program runs; AWS aborts
+    such an execution like any other."""
+    worker = getattr(execution, "exec_worker", None)
+    deadline = time.monotonic() + timeout
+    while worker is not None and time.monotonic() < deadline:
+        env = getattr(worker, "env", None)
+        if env is not None and getattr(env, "_program_state", None) is not None:
+            return
+        time.sleep(0.005)
