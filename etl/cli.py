@@ -58,6 +58,10 @@ def _report(stack: Stack, started: ops.StartedRun, follow_steps: bool, since: fl
         )
     else:
         ops.wait(stack, started.execution_arn)
+    refusal = ops.lock_refusal(stack, started.execution_arn)
+    if refusal:
+        console.print(f"[red]not run:[/red] {refusal}")
+        return "LOCKED"
     item = ops.run_item(stack, started.run_date)
     if item is None:
         console.print(f"[red]no run record for {started.run_date}[/red]")
@@ -78,7 +82,13 @@ def _exit_for(status: str) -> None:
 def run(
     env: EnvOption = "local",
     run_date: DateOption = None,
-    force: Annotated[bool, typer.Option(help="Take over the date's lock from a stopped execution.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Take the date from a holding execution whose status Step Functions cannot tell. A holder that "
+            "stopped loses the date without it; one that still runs never does (stop it first)."
+        ),
+    ] = False,
     follow_steps: Annotated[
         bool, typer.Option("--follow/--no-follow", help="Print each state as it runs.")
     ] = True,

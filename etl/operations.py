@@ -79,6 +79,22 @@ def wait(
         time.sleep(poll_seconds)
 
 
+def lock_refusal(stack: Stack, execution_arn: str) -> str | None:
+    """Why BeginRun refused the date (RunLocked): its message names the holder and how to stop it."""
+    sfn = stack.client("stepfunctions")
+    if sfn.describe_execution(executionArn=execution_arn).get("error") != "RunLocked":
+        return None
+    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    for event in history:
+        if event["type"] == "TaskFailed":
+            cause = event["taskFailedEventDetails"].get("cause") or ""
+            try:
+                return str(json.loads(cause).get("errorMessage") or cause)
+            except ValueError:
+                return cause
+    return "another execution holds the run lock for this date"
+
+
 def smoke_problems(stack: Stack, started: StartedRun, execution: dict[str, Any]) -> list[str]:
     """What is wrong with a canary run, if anything: it must succeed, record NO_DATA and publish its email."""
     problems = []
