@@ -1,6 +1,7 @@
 """Text AWS refuses, and the documented forms of the record contract, as properties of the parser."""
 
 import io
+import json
 import string
 from datetime import date
 from decimal import Decimal
@@ -213,3 +214,19 @@ def test_hostile_rows_of_a_file_are_each_rejected_and_the_others_parse(block_siz
     # The records stay text every UTF-8 encoder takes: U+FFFD stands in for the bytes.
     assert rows[1]["customer"] == "Zo\ufffd" and rows[1]["_not_utf8"] == {"customer": "0xEB"}
     assert not any(has_surrogate(str(r)) for r in rows)
+
+
+def test_a_staged_record_with_an_escaped_lone_surrogate_is_rejected_and_its_rejected_line_stays_utf8():
+    from pipeline.staging import decode_lines, encode_lines
+    from pipeline.transforms import Deduplicated, LoadContext, _with, outcome_of
+
+    # json.dumps escapes a lone surrogate as "\udc80", and json.loads gives the lone surrogate back.
+    line = json.dumps(
+        {"raw": row(customer="Zo\udceb"), "origin": {"kind": "retry", "source": "s3://b/o.csv", "line": 3}}
+    )
+    outcome = outcome_of(Deduplicated("ORD-1001", line, 0), {}, LoadContext("r", "2026-11-22", "t"))
+    assert (outcome.reason, outcome.field, outcome.item) == ("refused_text", "customer", None)
+    assert outcome.detail == "holds U+DCEB at character 3, which AWS services refuse"
+    rejected = _with(line, reason=outcome.reason, field=outcome.field, detail=outcome.detail)
+    (back,) = decode_lines(encode_lines([rejected]))
+    assert json.loads(back)["raw"]["customer"] == "Zo\udceb" and json.loads(back)["reason"] == "refused_text"
