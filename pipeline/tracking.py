@@ -291,8 +291,13 @@ def receive_redriven(config: Config, s3: Any, sqs: Any, run_id: str) -> Redriven
     unreadable = 0
     handles: list[str] = []
     announcements: list[str] = []
+    # An empty DLQ (the usual night) costs no long poll. The count is approximate: a message SQS moved
+    # moments ago may show only to the next run, which then counts it; none is lost or counted twice.
+    visible = sqs.get_queue_attributes(
+        QueueUrl=config.retry_dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
     try:
-        while len(handles) + len(announcements) < MAX_REDRIVEN_MESSAGES:
+        while int(visible) and len(handles) + len(announcements) < MAX_REDRIVEN_MESSAGES:
             messages = sqs.receive_message(
                 QueueUrl=config.retry_dlq_url,
                 MaxNumberOfMessages=10,
