@@ -238,7 +238,14 @@ def test_a_wrong_header_fails_at_extract(quiet_retry_queue: E2EStack) -> None:
 
 def test_a_date_held_by_another_execution_is_left_alone(stack: E2EStack) -> None:
     run_date = date(2026, 12, 14)
-    holder = stack.outputs.state_machine_arn.replace(":stateMachine:", ":execution:") + ":holder-2026-12-14"
+    # A holder Step Functions cannot describe for BeginRun (another account's execution): the date stays its
+    # own. (One it answers ExecutionDoesNotExist for, or one that stopped, would be taken over.)
+    holder = (
+        stack.outputs.state_machine_arn.replace(":stateMachine:", ":execution:").replace(
+            ":123456789012:", ":210987654321:"
+        )
+        + ":holder-2026-12-14"
+    )
     claimed = stack.client("lambda").invoke(
         FunctionName=stack.outputs.lambda_function_names["track_begin"],
         Payload=json.dumps(
