@@ -18,9 +18,11 @@ from pipeline.tracking import (
     RunInputError,
     begin_run,
     describe_failure,
+    execution_holder,
     record_failure,
     requeue_quarantined,
     requeue_retried_after_failure,
+    requeued_marker_key,
     send_messages,
     track_result,
 )
@@ -844,3 +846,78 @@ def test_a_run_that_failed_before_staging_has_nothing_to_put_back(aws):
 
     assert requeue_retried_after_failure(aws.config, aws.s3, aws.sqs, "2026-11-22-none") == 0
     assert aws.queue_messages(aws.config.retry_queue_url) == []
+
+
+# --- the lock's holder, and a failed run's retries put back once --------------------------------
+
+
+class _DescribingStepFunctions:
+    """DescribeExecution answering one status, or refusing with one error code."""
+
+    def __init__(self, status: str | None = None, code: str | None = None):
+        self.status, self.code = status, code
+
+    def describe_execution(self, executionArn: str) -> dict[str, str]:
+        from botocore.exceptions import ClientError
+
+        if self.code:
+            message = f"User: x is not authorized to perform: states:DescribeExecution on {executionArn}"
+            raise ClientError({"Error": {"Code": self.code, "Message": message}}, "DescribeExecution")
+        return {"executionArn": executionArn, "status": str(self.status)}
+
+
+@pytest.mark.parametrize(
+    ("answer", "state", "detail"),
+    [
+        ({"status": "RUNNING"}, "RUNNING", "RUNNING"),
+        ({"status": "PENDING_REDRIVE"}, "RUNNING", "PENDING_REDRIVE"),
+        ({"status": "ABORTED"}, "ENDED", "ABORTED"),
+        ({"status": "TIMED_OUT"}, "ENDED", "TIMED_OUT"),
+        ({"status": "FAILED"}, "ENDED", "FAILED"),
+        ({"code": "ExecutionDoesNotExist"}, "ENDED", "the execution does not exist"),
+        (
+            {"code": "AccessDeniedException"},
+            "UNKNOWN",
+            "DescribeExecution answered AccessDeniedException: User: x is not authorized to perform: "
+            "states:DescribeExecution on arn:aws:states:us-east-1:210987654321:execution:nightly-etl:h",
+        ),
+        ({"code": "ThrottlingException"}, "UNKNOWN", None),
+    ],
+)
+def test_the_holder_of_a_lock_is_running_ended_or_unknown_as_step_functions_answers(answer, state, detail):
+    arn = "arn:aws:states:us-east-1:210987654321:execution:nightly-etl:h"
+
+    holder = execution_holder(_DescribingStepFunctions(**answer), arn)
+
+    assert holder.state == state
+    if detail is not None:
+        assert holder.detail == detail
+    else:
+        assert holder.detail.startswith("DescribeExecution answered ThrottlingException: ")
+
+
+def test_a_failed_runs_retries_are_put_back_once_and_the_marker_says_how_many(aws):
+    run_id = "2026-11-22-twice"
+    retried = [
+        StagedRecord(
+            {"order_id": f"R-{n}"}, Origin("retry", "2026-11-21-x", n, attempt=2, first_failed_run="x")
+        )
+        for n in range(2)
+    ]
+    key = layout.staging_chunk_key(run_id, 0)
+    aws.s3.put_object(
+        Bucket=aws.config.staging_bucket, Key=key, Body=encode_lines(r.to_json() for r in retried)
+    )
+    manifest = Manifest(run_id, "2026-11-22", [Chunk(key, 2, 0)], extracted=0, retried_in=2)
+    aws.s3.put_object(
+        Bucket=aws.config.staging_bucket, Key=layout.manifest_key(run_id), Body=manifest.to_json()
+    )
+
+    first = requeue_retried_after_failure(aws.config, aws.s3, aws.sqs, run_id)
+    queued = aws.queue_messages(aws.config.retry_queue_url)
+    second = requeue_retried_after_failure(aws.config, aws.s3, aws.sqs, run_id)
+
+    assert (first, second) == (2, 0)
+    assert len(queued) == 1
+    assert aws.queue_messages(aws.config.retry_queue_url) == []
+    assert json.loads(aws.read(requeued_marker_key(run_id))) == {"run_id": run_id, "records": 2}
