@@ -17,6 +17,7 @@ from etl import operations
 
 from .conftest import E2EStack
 from .test_error_tracking import balanced, generated, task_outcomes
+from .test_iam_roles import LAMBDA, RoleSession, denied
 
 pytestmark = pytest.mark.e2e
 
@@ -188,3 +189,37 @@ def test_the_status_topic_delivers_every_publish_even_of_the_same_message(stack:
 
     assert len(set(ids)) == 2
     assert [email["Subject"] for email in stack.emails(date(2026, 10, 8))] == [subject, subject]
+
+
+def test_the_refresh_role_records_its_outcome_and_nothing_else(stack: E2EStack) -> None:
+    functions = stack.client("lambda")
+    role_of = {
+        role: functions.get_function_configuration(FunctionName=stack.outputs.lambda_function_names[role])[
+            "Role"
+        ]
+        for role in ("refresh_dashboard", "notify")
+    }
+    table = stack.outputs.runs_table_name
+    # The marker's and the refresh's write: allowed (its condition then fails on a date without an item).
+    update = {
+        "TableName": table,
+        "Key": {"run_date": {"S": "1999-01-03"}},
+        "UpdateExpression": "SET #r = :r",
+        "ConditionExpression": "attribute_exists(run_date)",
+        "ExpressionAttributeNames": {"#r": "dashboard_refresh"},
+        "ExpressionAttributeValues": {":r": {"M": {}}},
+    }
+    for role in ("refresh_dashboard", "notify"):
+        dynamodb = RoleSession(stack, role_of[role], LAMBDA).client("dynamodb")
+        with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+            dynamodb.update_item(**update)
+
+    session = RoleSession(stack, role_of["refresh_dashboard"], LAMBDA)
+    read = denied(session.client("dynamodb").get_item, TableName=table, Key={"run_date": {"S": "1999-01-03"}})
+    publish = denied(session.client("sns").publish, TopicArn=stack.outputs.status_topic_arn, Message="x")
+    # No redash_api_key_parameter in this stack: no SSM grant at all.
+    key = denied(session.client("ssm").get_parameter, Name=REDASH_KEY_PARAMETER, WithDecryption=True)
+
+    assert "dynamodb:GetItem" in read["Message"]
+    assert "sns:Publish" in publish["Message"]
+    assert "ssm:GetParameter" in key["Message"]
