@@ -42,6 +42,9 @@ from pipeline.text import escape_refused
 BLOCK_SIZE = 256 * 1024
 # A "line" this long without a newline is a binary or broken file; stop before it fills the memory.
 MAX_LINE_CHARS = 8 * 1024 * 1024
+# A field may be as long as a line: the contract then rejects its row, and the file stays readable (csv's
+# default limit, 131,072 characters, failed the whole file on one long field).
+csv.field_size_limit(MAX_LINE_CHARS)
 # What the "surrogateescape" decoder makes of a byte that is not UTF-8: U+DC80..U+DCFF for 0x80..0xFF.
 _UNDECODED = re.compile("[\udc80-\udcff]")
 

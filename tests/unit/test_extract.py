@@ -253,6 +253,27 @@ def test_the_extract_answer_is_the_same_size_for_3_files_and_3000(stack):
     )
 
 
+def test_a_row_with_a_megabyte_field_is_staged_for_the_contract_to_reject(stack):
+    megabyte = 1024 * 1024
+    stack.put_orders(
+        "orders.csv",
+        HEADER
+        + order_line(1, "c" * megabyte)
+        + order_line(2).rstrip("\n")
+        + "," * 2
+        + "x" * megabyte
+        + "\n"
+        + order_line(3),
+    )
+    result = extract_run(stack.config, stack.s3, stack.sqs, RUN, drain=NO_WAIT)
+
+    assert result.extracted == 3
+    staged = stack.staged(result)
+    assert len(staged[0].raw["customer"]) == megabyte
+    assert staged[1].raw["_extra"] == ["", "x" * megabyte]
+    assert staged[2].raw["order_id"] == "ORD-3"
+
+
 def test_the_files_of_a_day_are_staged_in_key_order_with_their_file_index(stack):
     stack.put_orders("part-b.csv", HEADER + order_line(3))
     stack.put_orders("part-a.csv", HEADER + order_line(1) + order_line(2))
