@@ -191,7 +191,7 @@ def test_invalid_records_are_rejected_with_the_contracts_reason(spark):
     assert sorted((row.key, row.reason, row.field, row.detail) for row in outcomes) == [
         ("", "missing_order_id", "order_id", "empty"),
         ("A 7", "invalid_order_id", "order_id", "'A 7' is not a valid id"),
-        ("A-1", "invalid_amount", "amount", "'12.345' is not a valid amount"),
+        ("A-1", "invalid_amount", "amount", "'12.345' is not an amount like 1234.50"),
         ("A-2", "unknown_product", "product_id", "'P-999' is not in the product catalog"),
         ("A-4", "invalid_quantity", "quantity", "0 is outside 1..100000"),
         ("A-5", "unexpected_field", "_extra", "1 value(s) beyond the header"),
