@@ -244,7 +244,7 @@ def test_the_job_loads_the_newest_valid_orders_and_reports_the_rest(emulator, st
     assert sorted(rejected) == sorted(report.rejected_keys)
     lines = sorted((line for part in rejected.values() for line in part), key=lambda r: r["origin"]["line"])
     assert [(r["reason"], r["field"], r["detail"]) for r in lines] == [
-        ("invalid_amount", "amount", "'12.345' is not a valid amount"),
+        ("invalid_amount", "amount", "'12.345' is not an amount like 1234.50"),
         ("unknown_product", "product_id", "'P-999' is not in the product catalog"),
         ("missing_order_id", "order_id", "empty"),
     ]
