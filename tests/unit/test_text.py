@@ -4,7 +4,7 @@ import io
 import json
 import string
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from hypothesis import example, given, settings
@@ -124,7 +124,7 @@ amounts = st.decimals(0, Decimal("999999.99"), places=2)
     padding=st.sampled_from(["", " ", "  "]),
 )
 def test_every_documented_form_is_accepted(day, quantity, zeros, amount, decimals, padding):
-    amount_text = f"{amount:.{decimals}f}"
+    amount_text = str(amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_DOWN))
     result = parse_order(
         row(
             order_date=day.isoformat(),
