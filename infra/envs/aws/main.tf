@@ -26,6 +26,7 @@ module "nightly_etl" {
 
   notification_emails                = var.notification_emails
   schedule_expression                = var.schedule_expression
+  missed_run_check_hour_utc          = var.missed_run_check_hour_utc
   schedule_enabled                   = var.schedule_enabled
   kms_key_arn                        = var.kms_key_arn
   sns_kms_master_key_id              = var.status_topic_kms_key_arn

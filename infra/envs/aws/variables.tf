@@ -186,3 +186,9 @@ variable "quarantine_threshold" {
   type        = number
   default     = 0
 }
+
+variable "missed_run_check_hour_utc" {
+  description = "Hour (UTC, 0..23) of the daily missed-run check: it emails when the day's run is not recorded by then. Must fall after the daily schedule on the same UTC day."
+  type        = number
+  default     = 12
+}

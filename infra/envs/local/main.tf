@@ -34,14 +34,15 @@ module "nightly_etl" {
   artifacts_dir   = coalesce(var.artifacts_dir, "${local.repository_root}/build")
   definition_file = "${local.repository_root}/statemachine/etl.asl.json"
 
-  notification_emails      = var.notification_emails
-  schedule_expression      = var.schedule_expression
-  orders_source            = var.orders_source
-  catalog_source           = var.catalog_source
-  max_attempts             = var.max_attempts
-  log_level                = var.log_level
-  redash_url               = var.redash_url
-  redash_api_key_parameter = var.redash_api_key_parameter
+  notification_emails       = var.notification_emails
+  schedule_expression       = var.schedule_expression
+  missed_run_check_hour_utc = var.missed_run_check_hour_utc
+  orders_source             = var.orders_source
+  catalog_source            = var.catalog_source
+  max_attempts              = var.max_attempts
+  log_level                 = var.log_level
+  redash_url                = var.redash_url
+  redash_api_key_parameter  = var.redash_api_key_parameter
 
   # A laptop stack is thrown away with the emulator: nothing here needs protecting from deletion.
   force_destroy_buckets       = true

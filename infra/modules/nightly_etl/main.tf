@@ -19,7 +19,8 @@ locals {
         for r in try(local.definition.States[state].Retry, []) : [
           for n in range(try(r.MaxAttempts, 3)) : min(
             try(r.IntervalSeconds, 1) * pow(try(r.BackoffRate, 2.0), n),
-            try(r.MaxDelaySeconds, 1e9),
+            # No delay cap: a number written out, as checkov's HCL parser reads no exponent.
+            try(r.MaxDelaySeconds, 1000000000),
           )
         ]
       ]))))
