@@ -61,9 +61,9 @@ def test_a_string_item_passes_up_to_400_kib_and_is_refused_above(emulator, table
 def test_an_item_over_400_kib_by_aws_rules_is_refused_though_moto_counts_less(emulator, table):
     dynamodb = emulator.client("dynamodb")
     dynamodb.put_item(TableName=table, Item={"k": {"S": "maps"}, "v": {"S": "before"}})
-    item = {"k": {"S": "maps"}, "m": map_heavy(50_000), "s": {"S": "x" * 100_000}}
-    # moto's count: 50,000 × 6 + 100,000 + names = 400,007 (under its 405,000); AWS's: 450,012.
-    assert item_size(item) == 3 + 50_000 * 7 + 100_000 + len("kmapsms") == 450_010
+    item = {"k": {"S": "maps"}, "m": map_heavy(16_000), "s": {"S": "x" * 300_000}}
+    # moto's count: 16,000 × 6 + 300,000 + names = 396,007 (under its 405,000); AWS's: 412,010.
+    assert item_size(item) == 3 + 16_000 * 7 + 300_000 + len("kmapsms") == 412_010
 
     assert refusal(dynamodb.put_item, TableName=table, Item=item) == ("ValidationException", TOO_LARGE)
     assert stored(emulator, table, "maps") == {"k": {"S": "maps"}, "v": {"S": "before"}}
@@ -90,25 +90,25 @@ def test_a_refused_update_changes_nothing(emulator, table):
 
 def test_an_update_whose_result_is_over_400_kib_by_aws_rules_is_refused(emulator, table):
     dynamodb = emulator.client("dynamodb")
-    dynamodb.put_item(TableName=table, Item={"k": {"S": "grow"}, "s": {"S": "x" * 100_000}})
+    dynamodb.put_item(TableName=table, Item={"k": {"S": "grow"}, "s": {"S": "x" * 300_000}})
 
     code_message = refusal(
         dynamodb.update_item,
         TableName=table,
         Key={"k": {"S": "grow"}},
         UpdateExpression="SET m = :m",
-        ExpressionAttributeValues={":m": map_heavy(50_000)},
+        ExpressionAttributeValues={":m": map_heavy(16_000)},
     )
 
     assert code_message == ("ValidationException", UPDATE_TOO_LARGE)
-    assert stored(emulator, table, "grow") == {"k": {"S": "grow"}, "s": {"S": "x" * 100_000}}
+    assert stored(emulator, table, "grow") == {"k": {"S": "grow"}, "s": {"S": "x" * 300_000}}
     dynamodb.update_item(
         TableName=table,
         Key={"k": {"S": "grow"}},
         UpdateExpression="SET m = :m",
-        ExpressionAttributeValues={":m": map_heavy(40_000)},  # 100,000 + 280,003 + names: it fits
+        ExpressionAttributeValues={":m": map_heavy(10_000)},  # 300,000 + 70,003 + names: it fits
     )
-    assert len(stored(emulator, table, "grow")["m"]["M"]) == 40_000
+    assert len(stored(emulator, table, "grow")["m"]["M"]) == 10_000
 
 
 def test_an_update_that_would_create_an_oversized_item_creates_none(emulator, table):
@@ -118,7 +118,7 @@ def test_an_update_that_would_create_an_oversized_item_creates_none(emulator, ta
         TableName=table,
         Key={"k": {"S": "new"}},
         UpdateExpression="SET m = :m, s = :s",
-        ExpressionAttributeValues={":m": map_heavy(50_000), ":s": {"S": "x" * 100_000}},
+        ExpressionAttributeValues={":m": map_heavy(16_000), ":s": {"S": "x" * 300_000}},
     )
     assert code_message == ("ValidationException", UPDATE_TOO_LARGE)
     assert stored(emulator, table, "new") is None
