@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import layout, retry
+from pipeline import retry
 from pipeline.execution_end import (
     ExecutionEnd,
     ExecutionEventError,
@@ -18,8 +18,8 @@ from pipeline.execution_end import (
 )
 from pipeline.run_store import Run
 from pipeline.runs import RunStatus
-from pipeline.staging import Chunk, Manifest, Origin, StagedRecord, encode_lines
 from pipeline.tracking import record_failure, requeued_marker_key
+from tests.unit.staged_runs import staged_retries
 
 RUN_DATE = "2026-11-22"
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:nightly-etl:daily-2026-11-22"
@@ -252,26 +252,6 @@ def test_a_check_without_a_time_is_refused():
 # --- the failure tracker's handler ----------------------------------------------------------------
 
 
-def staged_retries(aws: Any, run_id: str) -> None:
-    """What the extract left: a chunk with 3 retried records and 1 fresh one, and its manifest."""
-    retried = [
-        StagedRecord(
-            {"order_id": f"R-{n}"},
-            Origin("retry", "2026-11-21-x", n, attempt=1, first_failed_run="2026-11-21-x"),
-        )
-        for n in range(3)
-    ]
-    fresh = [StagedRecord({"order_id": "F-1"}, Origin("file", "s3://landing/o.csv", 1))]
-    key = layout.staging_chunk_key(run_id, 0)
-    aws.s3.put_object(
-        Bucket=aws.config.staging_bucket, Key=key, Body=encode_lines(r.to_json() for r in fresh + retried)
-    )
-    manifest = Manifest(run_id, RUN_DATE, [Chunk(key, 4, 1)], extracted=1, retried_in=3)
-    aws.s3.put_object(
-        Bucket=aws.config.staging_bucket, Key=layout.manifest_key(run_id), Body=manifest.to_json()
-    )
-
-
 def requeued_ids(aws: Any) -> list[str]:
     return sorted(
         r.raw["order_id"]
@@ -281,7 +261,7 @@ def requeued_ids(aws: Any) -> list[str]:
 
 
 def test_a_stopped_execution_is_recorded_requeued_and_emailed_once(aws, run, load_handler, lambda_context):
-    staged_retries(aws, run["run_id"])
+    staged_retries(aws, run["run_id"], RUN_DATE)
     tracker = load_handler("track_failure")
 
     first = tracker.lambda_handler(end_event("ABORTED"), lambda_context)
@@ -302,7 +282,7 @@ def test_a_stopped_execution_is_recorded_requeued_and_emailed_once(aws, run, loa
 def test_the_end_after_recordfailure_queues_nothing_twice_even_past_the_deduplication_window(
     aws, run, load_handler, lambda_context
 ):
-    staged_retries(aws, run["run_id"])
+    staged_retries(aws, run["run_id"], RUN_DATE)
     state = {
         "run_date": RUN_DATE,
         "begin": {"value": {"run": run}},

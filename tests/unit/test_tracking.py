@@ -27,6 +27,7 @@ from pipeline.tracking import (
     track_result,
 )
 from pipeline.transforms import example
+from tests.unit.staged_runs import staged_retries
 
 from .worst_case import worst_case_report
 
@@ -813,24 +814,8 @@ def test_messages_sqs_refuses_fail_the_task_with_its_reason():
 
 
 def test_a_run_failing_after_extract_puts_its_retried_records_back_unchanged(aws):
-
     run_id = "2026-11-22-failed"
-    retried = [
-        StagedRecord(
-            {"order_id": f"R-{n}"},
-            Origin("retry", "2026-11-21-x", n, attempt=1, first_failed_run="2026-11-21-x"),
-        )
-        for n in range(3)
-    ]
-    fresh = [StagedRecord({"order_id": "F-1"}, Origin("file", "s3://landing/o.csv", 1))]
-    key = layout.staging_chunk_key(run_id, 0)
-    aws.s3.put_object(
-        Bucket=aws.config.staging_bucket, Key=key, Body=encode_lines(r.to_json() for r in fresh + retried)
-    )
-    manifest = Manifest(run_id, "2026-11-22", [Chunk(key, 4, 1)], extracted=1, retried_in=3)
-    aws.s3.put_object(
-        Bucket=aws.config.staging_bucket, Key=layout.manifest_key(run_id), Body=manifest.to_json()
-    )
+    staged_retries(aws, run_id, "2026-11-22")
 
     sent = requeue_retried_after_failure(aws.config, aws.s3, aws.sqs, run_id)
 
