@@ -226,7 +226,7 @@ def _missed(run_date: str, moment: datetime, hour: int) -> MissedRun:
         "What to do:",
         "  The daily schedule did not start a run for the date, or its execution ended before it could",
         "  claim it. Check the daily EventBridge rule and the state machine's executions of the day,",
-        f"  then run the date: etl run --date {run_date}",
+        f"  then run the date: etl run --run-date {run_date}",
     ]
     subject = f"{SUBJECT_PREFIX} MISSED {run_date}: no run recorded by {hour:02d}:00 UTC"
     return MissedRun(run_date, subject, "\n".join(lines) + "\n", "MISSED")
@@ -247,7 +247,7 @@ def _still_running(run_date: str, moment: datetime, hour: int, item: dict[str, A
         "What to do:",
         "  If the execution still runs, its own time limit ends it and its end is recorded and emailed.",
         "  If it has ended, its end was not recorded: run the date again; the next run takes the date over",
-        f"  from an execution that no longer runs: etl run --date {run_date}",
+        f"  from an execution that no longer runs: etl run --run-date {run_date}",
     ]
     subject = f"{SUBJECT_PREFIX} MISSED {run_date}: still RUNNING at {hour:02d}:00 UTC"
     return MissedRun(run_date, subject, "\n".join(lines) + "\n", "RUNNING")

@@ -260,7 +260,7 @@ def test_the_missed_run_check_emails_for_a_day_without_a_run_only(quiet_queue: E
     assert text.startswith(
         "Nightly ETL MISSED for 2026-10-14\nNo run of 2026-10-14 was recorded by 12:00 UTC.\n"
     )
-    assert "  then run the date: etl run --date 2026-10-14\n" in text
+    assert "  then run the date: etl run --run-date 2026-10-14\n" in text
     logs = stack.client("logs")
 
     def checked_recorded_day() -> bool:

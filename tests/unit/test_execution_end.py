@@ -229,7 +229,7 @@ def test_a_day_without_a_run_item_is_missed(aws):
         "Nightly ETL MISSED for 2026-11-22\nNo run of 2026-11-22 was recorded by 12:00 UTC.\n\n"
         "Run date:   2026-11-22\nChecked:    2026-11-22T12:00:00.000Z\n"
     )
-    assert missed.body.endswith("  then run the date: etl run --date 2026-11-22\n")
+    assert missed.body.endswith("  then run the date: etl run --run-date 2026-11-22\n")
 
 
 def test_a_run_still_running_at_the_hour_is_missed_and_a_finished_one_is_not(aws, run):
@@ -319,3 +319,20 @@ def test_a_missed_run_check_emails_only_for_a_day_without_a_run(aws, load_handle
     [email] = aws.emails()
     assert email["Subject"] == "[nightly-etl] MISSED 2026-11-21: no run recorded by 12:00 UTC"
     assert email["Message"].startswith("Nightly ETL MISSED for 2026-11-21\n")
+
+
+def test_the_command_a_missed_run_email_gives_is_one_the_cli_takes(aws, run):
+    from click.testing import CliRunner
+    from typer.main import get_command
+
+    from etl.cli import app
+
+    _, no_item = check_missed_run(aws.store, check("2026-11-23T12:00:00Z"))
+    _, running = check_missed_run(aws.store, check())
+    for missed in (no_item, running):
+        assert missed is not None
+        command = missed.body.rstrip("\n").rsplit(": ", 1)[1]
+        assert command.split()[:2] == ["etl", "run"]
+        # --help after the arguments: the CLI parses them (an unknown option fails) and starts nothing.
+        answer = CliRunner().invoke(get_command(app), [*command.split()[1:], "--help"])
+        assert answer.exit_code == 0, answer.output
