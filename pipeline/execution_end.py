@@ -21,11 +21,16 @@ none, or when it is still RUNNING at that hour.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.notification import SUBJECT_PREFIX
+from botocore.exceptions import ClientError
+
+from pipeline import layout
+from pipeline.config import Config
+from pipeline.notification import SUBJECT_PREFIX, notify
 from pipeline.run_store import Failure, Run, RunStore
 from pipeline.runs import RunStatus, parse_run_date
 from pipeline.tracking import (
@@ -35,8 +40,11 @@ from pipeline.tracking import (
     _run_for,
     describe_failure,
     iso,
+    requeue_retried_after_failure,
     utc_now,
 )
+
+logger = logging.getLogger(__name__)
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -185,6 +193,51 @@ def record_execution_end(
     }
 
 
+def end_execution(
+    config: Config, store: RunStore, s3: Any, sqs: Any, sns: Any, sfn: Any, event: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything the failure tracker does for an execution's end: record it (``record_execution_end``),
+    put the run's drained retries back unless TrackResult accounted for them, and send the failure email
+    (once per outcome: ``notify`` keeps the marker). Returns the record's answer with ``requeued`` and
+    ``notified``, plus the execution's ARN and status."""
+    end = ExecutionEnd.from_event(event)
+    if end.execution_input is None:
+        end = replace(end, execution_input=started_input(sfn, end.execution_arn))
+    result = record_execution_end(store, end, _state_at_end(sfn, end.execution_arn))
+    result.update(execution_arn=end.execution_arn, execution_status=end.status, requeued=0, notified=None)
+    run = result["run"]
+    if run is None:
+        logger.warning("execution end without a run date: nothing recorded (%s)", end.execution_arn)
+        return result
+    # A run another execution took over is requeued only when it never reached its load (it cannot have
+    # been tracked then); its email is that execution's to send.
+    reached_load = _exists(s3, config.staging_bucket, layout.report_key(run["run_id"]))
+    if not result["tracked"] and (result["owned"] or not reached_load):
+        result["requeued"] = requeue_retried_after_failure(config, s3, sqs, run["run_id"])
+    if result["owned"]:
+        result["notified"] = notify(config, store, s3, sns, {"run": run, "result": result})["sent"]
+    return result
+
+
+def _state_at_end(sfn: Any, execution_arn: str) -> str | None:
+    try:
+        return last_state_entered(sfn, execution_arn)
+    except ClientError as error:
+        # The end is recorded all the same, without the state's name.
+        logger.warning("execution history of %s unreadable: %s", execution_arn, error)
+        return None
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+    return True
+
+
 # --- the missed-run check -----------------------------------------------------------------------
 
 
@@ -213,6 +266,20 @@ def check_missed_run(store: RunStore, event: dict[str, Any]) -> tuple[str, Misse
     if item.get("status") == RunStatus.RUNNING:
         return run_date, _still_running(run_date, moment, hour, item)
     return run_date, None
+
+
+def run_missed_run_check(config: Config, store: RunStore, sns: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """The missed-run check: publish its email when the day's run was not recorded in time."""
+    run_date, missed = check_missed_run(store, event)
+    if missed is None:
+        return {"check": "missed_run", "run_date": run_date, "status": "RECORDED", "message_id": None}
+    answer = sns.publish(TopicArn=config.status_topic_arn, Subject=missed.subject, Message=missed.body)
+    return {
+        "check": "missed_run",
+        "run_date": run_date,
+        "status": missed.status,
+        "message_id": answer["MessageId"],
+    }
 
 
 def _missed(run_date: str, moment: datetime, hour: int) -> MissedRun:
