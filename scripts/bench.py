@@ -780,7 +780,19 @@ MEASURE: dict[str, Callable[[Bench, argparse.Namespace, dict[str, Any]], list[Ro
 
 
 def _stage_order(name: str) -> int:
-    order = ("BeginRun", "Extract", "HasWork", "Load", "TrackResult", "Notify", "Done")
+    order = (
+        "BeginRun",
+        "Extract",
+        "HasWork",
+        "Load",
+        "TrackResult",
+        "Notify",
+        "RecordNotifyError",
+        "RefreshDashboard",
+        "DashboardRefreshFailed",
+        "RunEnded",
+        "Done",
+    )
     return order.index(name) if name in order else len(order)
 
 
