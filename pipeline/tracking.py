@@ -291,13 +291,17 @@ def receive_redriven(config: Config, s3: Any, sqs: Any, run_id: str) -> Redriven
     unreadable = 0
     handles: list[str] = []
     announcements: list[str] = []
-    # An empty DLQ (the usual night) costs no long poll. The count is approximate: a message SQS moved
-    # moments ago may show only to the next run, which then counts it; none is lost or counted twice.
-    visible = sqs.get_queue_attributes(
-        QueueUrl=config.retry_dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]["ApproximateNumberOfMessages"]
+    # Receive as many messages as the DLQ shows, and no more: an empty DLQ (the usual night) costs no long
+    # poll, and one that holds only announcements no last empty one. The count is approximate: a message
+    # SQS moved moments ago may show only to the next run, which then counts it; none is lost or counted
+    # twice.
+    visible = int(
+        sqs.get_queue_attributes(
+            QueueUrl=config.retry_dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+    )
     try:
-        while int(visible) and len(handles) + len(announcements) < MAX_REDRIVEN_MESSAGES:
+        while len(handles) + len(announcements) < min(visible, MAX_REDRIVEN_MESSAGES):
             messages = sqs.receive_message(
                 QueueUrl=config.retry_dlq_url,
                 MaxNumberOfMessages=10,
