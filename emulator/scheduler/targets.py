@@ -9,8 +9,9 @@
   Terraform's ``aws_lambda_permission`` adds); EventBridge uses no role for Lambda.
 - SQS and SNS: sent with the operator's credentials (their resource policies are not evaluated). A topic
   encrypted with KMS takes the event only when the key's policy lets ``events.amazonaws.com`` call
-  ``kms:GenerateDataKey*`` and ``kms:Decrypt`` for this account: never with the AWS managed key
-  ``alias/aws/sns``, whose policy grants no service (AWS then drops the event as a failed invocation).
+  ``kms:GenerateDataKey*`` and ``kms:Decrypt``, evaluated without aws:SourceArn or aws:SourceAccount (which
+  EventBridge's KMS requests do not carry): never with the AWS managed key ``alias/aws/sns``, whose policy
+  grants no service (AWS then drops the event as a failed invocation).
 
 Delivery goes through boto3 to the emulator's own endpoint, so a target is invoked exactly as any other
 caller would invoke it. One attempt per event: a retried delivery would start a second execution.
@@ -62,7 +63,7 @@ class TargetDelivery:
             if service == "sqs":
                 return self._send_message(target, region, account, resource, text)
             if service == "sns":
-                denial = topic_key_denial(arn, region, account, rule.arn, rule.account_id, EVENTS_SERVICE)
+                denial = topic_key_denial(arn, region, account, EVENTS_SERVICE)
                 if denial:
                     raise DeliveryError(denial)
                 answer = self._operator("sns", region).publish(TopicArn=arn, Message=text)
@@ -201,10 +202,11 @@ _PUBLISH_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 
 def topic_key_denial(
-    topic_arn: str, region: str, account: str, source_arn: str, source_account: str, service: str
+    topic_arn: str, region: str, account: str, service: str, source: dict[str, str] | None = None
 ) -> str | None:
-    """Why ``service`` (an AWS service publishing for ``source_arn``) cannot publish to the topic because of
-    its KMS key, or None when the topic is unencrypted or the key's policy lets the service use it."""
+    """Why ``service`` cannot publish to the topic because of its KMS key, or None when the topic is
+    unencrypted or the key's policy lets the service use it. ``source`` holds the aws:SourceArn /
+    aws:SourceAccount the service's KMS requests carry: none for EventBridge."""
     from moto.kms.models import kms_backends
     from moto.sns.models import sns_backends
 
@@ -229,7 +231,7 @@ def topic_key_denial(
     except Exception:
         return f"KMS.NotFoundException: the key {key_id} of topic {topic_arn} does not exist"
     policy = Policy.parse(key.policy, name="key policy")
-    context = context_of({"aws:SourceArn": source_arn, "aws:SourceAccount": source_account})
+    context = context_of(dict(source or {}))
     for action in _PUBLISH_KEY_ACTIONS:
         decision = evaluate(
             action,

@@ -29,15 +29,17 @@ def key_policy(service_statement: dict[str, Any] | None) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def publish_grant(account: str = ACCOUNT) -> dict[str, Any]:
-    return {
+def publish_grant(condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    grant: dict[str, Any] = {
         "Sid": "RulesPublish",
         "Effect": "Allow",
-        "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+        "Principal": {"Service": "events.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
         "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
     }
+    if condition:
+        grant["Condition"] = condition
+    return grant
 
 
 def topic_with_key(emulator, kms_key_id: str) -> tuple[str, str]:
@@ -91,11 +93,17 @@ def test_a_customer_managed_key_that_grants_eventbridge_lets_the_event_through(e
     assert message["detail"] == {"n": 1}
 
 
-def test_a_key_that_grants_only_the_account_or_another_account_refuses_eventbridge(emulator):
+def test_a_key_that_grants_only_the_account_or_only_under_source_conditions_refuses_eventbridge(emulator):
     kms = emulator.client("kms")
+    # EventBridge's KMS requests carry neither aws:SourceAccount nor aws:SourceArn: a grant conditioned on
+    # them never matches, whatever account it names.
     for policy, why in (
         (key_policy(None), "kms:GenerateDataKey"),
-        (key_policy(publish_grant(account="210987654321")), "kms:GenerateDataKey"),
+        (key_policy(publish_grant({"StringEquals": {"aws:SourceAccount": ACCOUNT}})), "kms:GenerateDataKey"),
+        (
+            key_policy(publish_grant({"ArnLike": {"aws:SourceArn": "arn:aws:events:*"}})),
+            "kms:GenerateDataKey",
+        ),
     ):
         key = kms.create_key(Policy=policy)["KeyMetadata"]
         topic, url = topic_with_key(emulator, key["Arn"])

@@ -30,13 +30,23 @@ resource "aws_kms_key" "status" {
         Resource  = "*"
       },
       {
-        # What a service needs to publish to an encrypted topic: a data key, and decrypting it.
-        Sid       = "AlarmsAndRulesPublish"
+        # What a service needs to publish to an encrypted topic: a data key, and decrypting it. CloudWatch
+        # names the alarm's account (aws:SourceAccount), so only this account's alarms may use the key.
+        Sid       = "AlarmsPublish"
         Effect    = "Allow"
-        Principal = { Service = ["cloudwatch.amazonaws.com", "events.amazonaws.com"] }
+        Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
         Condition = { StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id } }
+      },
+      {
+        # EventBridge's requests to KMS for a rule's delivery carry no aws:SourceAccount or aws:SourceArn: a
+        # condition on them would drop every event. Publishing still needs sns:Publish on the topic itself.
+        Sid       = "RulesPublish"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
       },
     ]
   })
